@@ -10,8 +10,7 @@ def check_token_ids(idx: Tensor, vocab_size: int, block_size: int, start: int = 
         raise ValueError(f"token ids must be a torch.Tensor of shape (B, T), got {type(idx).__name__}")
     if idx.dtype not in (torch.int64, torch.int32):
         raise ValueError(
-            f"token ids must be torch.long (int64) or int32, got {idx.dtype}; "
-            "convert with idx.long()"
+            f"token ids must be torch.long (int64) or int32, got {idx.dtype}; convert with idx.long()"
         )
     if idx.dim() != 2:
         raise ValueError(

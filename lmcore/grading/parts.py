@@ -1,0 +1,49 @@
+"""Which graded part checks which component, and how: the single table that the
+notebooks' test cells and the out-of-kernel audit both follow."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from lmcore.grading import attention, modules
+
+
+@dataclass(frozen=True)
+class Part:
+    name: str  # the part, also the grade_id of its solution cell
+    component: str  # the name the student defines in the notebook
+    cases: Any  # (thorough) -> case
+    probe: Any  # (component, case) -> outputs          untrusted
+    judge: Any  # (case, outputs) -> Report              trusted
+
+
+PARTS = {
+    p.name: p
+    for p in [
+        Part(
+            "attention",
+            "scaled_dot_product_attention",
+            attention.cases,
+            attention.probe,
+            attention.judge,
+        ),
+        Part(
+            "self_attention",
+            "CausalSelfAttention",
+            modules.self_attention_cases,
+            modules.probe_self_attention,
+            modules.judge_self_attention,
+        ),
+        Part("block", "Block", modules.block_cases, modules.probe_block, modules.judge_block),
+        Part("gpt", "GPT", modules.gpt_cases, modules.probe_gpt, modules.judge_gpt),
+    ]
+}
+
+# assignment id -> {test cell grade_id: (part, thorough)}; visible cells check quickly,
+# hidden cells add sizes, CUDA, training steps and the anti-delegation check.
+ASSIGNMENTS = {
+    "A5": {
+        f"test_{name}{suffix}": (name, suffix == "_hidden")
+        for name in ("attention", "self_attention", "block", "gpt")
+        for suffix in ("", "_hidden")
+    }
+}
