@@ -159,7 +159,7 @@ def _self_attention_mistakes(module: ref.CausalSelfAttention, x: Tensor):
             module.c_proj(y.reshape(B, T, C)),
         )
         yield "the output projection c_proj is missing", y.transpose(1, 2).reshape(B, T, C)
-        wrong = [t.view(B, H, T, C // H) for t in (q, k, v)]
+        wrong = [t.reshape(B, H, T, C // H) for t in (q, k, v)]
         yield (
             "heads are split in the wrong order: view (B, T, C) as (B, T, H, hd), then transpose to "
             "(B, H, T, hd); viewing it directly as (B, H, T, hd) mixes positions and heads",
@@ -193,8 +193,7 @@ def judge_self_attention(case: dict, out: dict) -> Report:
             report.add(
                 "splits q, k, v into heads of shape (B, n_head, T, head_dim) as the reference does",
                 not bad,
-                "\n".join(bad)
-                + "\nq, k, v = c_attn(x).split(n_embd, dim=2), then each"
+                "\n".join(bad) + "\nq, k, v = c_attn(x).split(n_embd, dim=2), then each"
                 " .view(B, T, n_head, head_dim).transpose(1, 2)",
             )
     _judge_ops(report, case, out, reference, _self_attention_mistakes)
@@ -303,7 +302,9 @@ def probe_gpt(cls, case: dict) -> dict:
     out = {}
     model, out["build_error"] = attempt(build, case["config"])
     if model is not None:
-        wte, head = getattr(model, "transformer", {}).get("wte"), getattr(model, "lm_head", None)
+        transformer = getattr(model, "transformer", None)
+        wte = transformer["wte"] if isinstance(transformer, nn.ModuleDict) and "wte" in transformer else None
+        head = getattr(model, "lm_head", None)
         out["tied"] = bool(wte is not None and head is not None and head.weight is wte.weight)
         out["n_params"] = sum(p.numel() for p in model.parameters())
     out["models"] = [

@@ -1,0 +1,45 @@
+# Everything starts from a fresh clone with only Python 3.11: the first target that
+# needs the environment creates .venv and installs the pinned packages into it.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+A ?= A5
+
+.PHONY: course install book release demo autograde test lint format clean
+
+course: book release demo  ## the main job: build the book, release assignments, grade a demo class
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "torch==2.13.0"
+	$(BIN)/python -m pip install --quiet -e ".[course,dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+book: $(STAMP)  ## the Jupyter Book, into _build/html (warnings are errors)
+	$(BIN)/jupyter-book build . --warningiserror --keep-going
+
+release: $(STAMP)  ## regenerate assignments/ from solutions/ with nbgrader
+	$(BIN)/python -m lmcore.classroom release
+
+demo: $(STAMP)  ## autograde two demo students (the solution, the untouched release)
+	$(BIN)/python -m lmcore.classroom demo
+
+autograde: $(STAMP)  ## autograde submitted/*/$(A) in the course directory (COURSE=...)
+	$(BIN)/python -m lmcore.classroom autograde $(A) $(if $(COURSE),--course-dir $(COURSE))
+
+test: $(STAMP)  ## the whole suite
+	$(BIN)/python -m pytest -n 2 --durations=15
+
+lint: $(STAMP)
+	$(BIN)/ruff check lmcore tests
+	$(BIN)/ruff format --check lmcore tests
+
+format: $(STAMP)
+	$(BIN)/ruff format lmcore tests
+	$(BIN)/ruff check --fix lmcore tests
+
+clean:
+	rm -rf _build .pytest_cache .ruff_cache
