@@ -48,7 +48,7 @@ def for_output(kind: str, dtype: torch.dtype, reference: Tensor | None = None) -
         if reference is None:
             raise ValueError(f"a {dtype} tolerance is relative to the reference's range: pass it")
         scale = float(reference.detach().abs().max())
-        return Tolerance(atol=BF16_RELATIVE_TO_RANGE * max(scale, 1.0), rtol=0.0)
+        return Tolerance(atol=BF16_RELATIVE_TO_RANGE * scale, rtol=0.0)
     raise ValueError(f"no tolerance policy for dtype {dtype}")
 
 
