@@ -106,6 +106,7 @@ def train_trajectory(model: nn.Module, data: Tensor, steps: int = TRAIN_STEPS):
         device=str(next(model.parameters()).device),
         progress=False,
     )
+    model.zero_grad(set_to_none=True)
     history = Trainer(model, data, config=config).fit()
     return torch.tensor(history["loss"]), {k: v.detach().cpu() for k, v in model.state_dict().items()}
 
@@ -124,7 +125,8 @@ def probe_model(build: Callable, case: dict, *, cached_generation: bool, train: 
         with autocast:
             logits = model(case["idx"]).float()
         lm_loss(logits[:, :-1], case["idx"][:, 1:]).backward()
-        grads = {n: p.grad.detach().cpu() for n, p in model.named_parameters() if p.grad is not None}
+        grads = {n: p.grad.detach().cpu().clone() for n, p in model.named_parameters() if p.grad is not None}
+        model.zero_grad(set_to_none=True)
         return logits.detach().cpu(), grads
 
     result, out["forward_error"] = attempt(forward_backward)
