@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 A ?= A5
 
-.PHONY: course install book release demo autograde test lint format clean
+.PHONY: course install book release demo autograde test solutions-outputs lint format clean
 
 course: book release demo  ## the main job: build the book, release assignments, grade a demo class
 
@@ -30,8 +30,12 @@ demo: $(STAMP)  ## autograde two demo students (the solution, the untouched rele
 autograde: $(STAMP)  ## autograde submitted/*/$(A) in the course directory (COURSE=...)
 	$(BIN)/python -m lmcore.classroom autograde $(A) $(if $(COURSE),--course-dir $(COURSE))
 
-test: $(STAMP)  ## the whole suite
-	$(BIN)/python -m pytest -n 2 --durations=15
+test: $(STAMP)  ## the whole suite: tests/ and nbval on the executed solution notebooks
+	$(BIN)/python -m pytest -n 2 --durations=15 tests solutions --nbval \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg
+
+solutions-outputs: $(STAMP)  ## re-execute solutions/*/*.ipynb in place (their outputs are committed)
+	$(BIN)/python -m lmcore.notebooks solutions/*/*.ipynb
 
 lint: $(STAMP)
 	$(BIN)/ruff check lmcore tests
