@@ -10,6 +10,7 @@ from torch import Tensor
 
 from lmcore.kv_cache import KVCache
 from lmcore.sampling import next_token
+from lmcore.validation import check_token_ids
 
 
 @torch.no_grad()
@@ -32,10 +33,11 @@ def generate(
     are padded with it; generation ends early once every row has stopped.
     ``kv_cache`` lets a caller supply its own cache (it is reset first).
     """
+    check_token_ids(idx, model.config.vocab_size, model.config.block_size)
     if max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
     block_size = model.config.block_size
-    if idx.dim() == 2 and idx.size(1) + max_new_tokens > block_size:
+    if idx.size(1) + max_new_tokens > block_size:
         raise ValueError(
             f"prompt length {idx.size(1)} + max_new_tokens {max_new_tokens} exceeds the "
             f"model's context (block_size = {block_size})"

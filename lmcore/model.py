@@ -76,6 +76,8 @@ def fused_attention(q: Tensor, k: Tensor, v: Tensor, causal: bool = True) -> Ten
     T_q < T_k and the queries are the last T_q positions.
     """
     t_q, t_k = q.size(-2), k.size(-2)
+    if causal and t_q > t_k:
+        raise ValueError(f"causal attention needs t_q <= t_k, got t_q={t_q} and t_k={t_k}")
     if not causal or t_q == 1:
         return F.scaled_dot_product_attention(q, k, v)
     if t_q == t_k:

@@ -17,6 +17,8 @@ def check_token_ids(idx: Tensor, vocab_size: int, block_size: int, start: int = 
             f"token ids must have shape (B, T), got {tuple(idx.shape)}; "
             "add a batch dimension with idx.unsqueeze(0)"
         )
+    if idx.size(0) == 0:
+        raise ValueError("token ids must hold at least one sequence, got B = 0")
     if idx.size(1) == 0:
         raise ValueError("token ids must hold at least one position, got T = 0")
     if start + idx.size(1) > block_size:

@@ -104,9 +104,9 @@ def train_trajectory(model: nn.Module, data: Tensor, steps: int = TRAIN_STEPS):
         grad_clip=1.0,
         seed=0,
         device=str(next(model.parameters()).device),
+        autocast_bf16=False,  # fp32 on every device: the trajectory is compared at fp32 tolerance
         progress=False,
     )
-    model.zero_grad(set_to_none=True)
     history = Trainer(model, data, config=config).fit()
     return torch.tensor(history["loss"]), {k: v.detach().cpu() for k, v in model.state_dict().items()}
 
