@@ -15,7 +15,9 @@ from nbclient import NotebookClient
 def execute_in_place(path: str | Path, timeout: int = 600) -> None:
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=timeout, record_timing=False, resources={"metadata": {"path": path.parent}}).execute()
+    NotebookClient(
+        nb, timeout=timeout, record_timing=False, resources={"metadata": {"path": path.parent}}
+    ).execute()
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
     nbformat.write(nb, path)

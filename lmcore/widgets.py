@@ -1,0 +1,226 @@
+"""Widgets for the book: an explorer of attention maps.
+
+The explorer shows the attention weights of a few *hand-built* heads on a
+sentence the reader types. Nothing is trained: each token is a word part (a
+fixed random unit vector per word, so equal words get equal vectors) next to a
+position part (the sinusoidal encoding of chapter 7), and each head's query and
+key maps read one of the two parts:
+
+- ``same word``: queries and keys are the word vectors, so a token attends to
+  copies of itself;
+- ``previous token``: keys are the position encodings and queries the position
+  encoding *shifted back one step* (a rotation, see :func:`position_shift`), so
+  each token attends to the one before it;
+- ``nearby positions``: queries and keys are both position encodings, whose dot
+  product falls off with distance;
+- ``random (untrained)``: fixed random projections of the whole token vector,
+  what a head looks like before training.
+
+The weights come from ``lmcore.attention.attention_weights``, the reference the
+course builds, with the queries multiplied by a *sharpness* factor (an inverse
+temperature: 0.1 gives nearly uniform rows, 10 nearly one-hot rows).
+
+Everything is deterministic and renders without a display (matplotlib's Agg
+canvas draws into PNG bytes held by an ``ipywidgets.Image``), so tests can
+drive the controls and read back the data and the picture.
+"""
+
+import io
+import zlib
+
+import ipywidgets as widgets
+import matplotlib
+import numpy as np
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from torch import Tensor
+
+from lmcore.attention import attention_weights, causal_mask
+
+PART_DIM = 16  # size of the word part and of the position part of a toy token vector
+MAX_TOKENS = 16  # the explorer shows at most this many tokens
+DEFAULT_TEXT = "the cat sat on the mat because the cat was tired"
+
+# name, gain on queries and keys (sets how peaked the head is at sharpness 1), explanation
+HEADS = (
+    ("same word", 4.0, "queries and keys are the word vectors: a token attends to copies of itself"),
+    (
+        "previous token",
+        3.5,
+        "keys are position encodings, queries the position encoding shifted back one step: "
+        "each token attends to the one before it",
+    ),
+    ("nearby positions", 2.0, "queries and keys are position encodings: weight falls off with distance"),
+    ("random (untrained)", 2.0, "fixed random query and key maps of the whole token vector"),
+)
+
+
+def sinusoidal_positions(n_positions: int, dim: int, base: float = 10000.0) -> Tensor:
+    """Sinusoidal position encodings, shape (n_positions, dim), dim even.
+
+    PE[p, 2i] = sin(p * w_i) and PE[p, 2i + 1] = cos(p * w_i) with w_i = base^(-2i / dim).
+    """
+    if dim % 2:
+        raise ValueError(f"sinusoidal encodings pair a sine with a cosine: dim must be even, got {dim}")
+    positions = torch.arange(n_positions, dtype=torch.float32)[:, None]  # (P, 1)
+    freqs = base ** (-torch.arange(0, dim, 2, dtype=torch.float32) / dim)  # (dim / 2,)
+    angles = positions * freqs  # (P, dim / 2)
+    return torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(-2)  # sin, cos interleaved
+
+
+def position_shift(dim: int, offset: int, base: float = 10000.0) -> Tensor:
+    """The (dim, dim) matrix R with PE[p + offset] = R @ PE[p] for every position p.
+
+    Each (sin, cos) pair turns by the angle offset * w_i: a block-diagonal rotation
+    that does not depend on p, which is why relative offsets are easy to read off.
+    """
+    freqs = base ** (-torch.arange(0, dim, 2, dtype=torch.float64) / dim)
+    c, s = torch.cos(offset * freqs), torch.sin(offset * freqs)
+    shift = torch.zeros(dim, dim, dtype=torch.float64)
+    # sin(a + b) = sin a cos b + cos a sin b;  cos(a + b) = cos a cos b - sin a sin b
+    shift[0::2, 0::2] = torch.diag(c)
+    shift[0::2, 1::2] = torch.diag(s)
+    shift[1::2, 0::2] = torch.diag(-s)
+    shift[1::2, 1::2] = torch.diag(c)
+    return shift.float()
+
+
+def word_vector(word: str, dim: int = PART_DIM) -> Tensor:
+    """A fixed random unit vector for ``word`` (case-insensitive), the same on every run."""
+    generator = torch.Generator().manual_seed(zlib.crc32(word.lower().encode()))
+    v = torch.randn(dim, generator=generator)
+    return v / v.norm()
+
+
+def tokenize(text: str) -> list[str]:
+    """Whitespace tokens of ``text``, at most ``MAX_TOKENS`` of them."""
+    return text.split()[:MAX_TOKENS]
+
+
+def toy_queries_keys(tokens: list[str], head: int) -> tuple[Tensor, Tensor]:
+    """Queries and keys (T, PART_DIM) of toy head ``head`` (an index into ``HEADS``)."""
+    if not 0 <= head < len(HEADS):
+        raise ValueError(f"head must be in 0..{len(HEADS) - 1}, got {head}")
+    gain = HEADS[head][1]
+    words = torch.stack([word_vector(t) for t in tokens])  # (T, D)
+    positions = sinusoidal_positions(len(tokens), PART_DIM)  # (T, D)
+    if head == 0:
+        q, k = words, words
+    elif head == 1:
+        q, k = positions @ position_shift(PART_DIM, -1).T, positions  # q_t = PE[t - 1]
+    elif head == 2:
+        q, k = positions, positions
+    else:
+        x = torch.cat([words, positions], dim=-1)  # (T, 2D)
+        generator = torch.Generator().manual_seed(7)
+        w_q, w_k = torch.randn(2, 2 * PART_DIM, PART_DIM, generator=generator) / (2 * PART_DIM) ** 0.5
+        q, k = x @ w_q, x @ w_k
+    return gain * q, gain * k
+
+
+def toy_attention(tokens: list[str], head: int = 0, sharpness: float = 1.0, causal: bool = True) -> Tensor:
+    """Attention weights (T, T) of a toy head: row t is how token t spreads its attention.
+
+    ``sharpness`` multiplies every score (it is an inverse temperature).
+    """
+    if not tokens:
+        raise ValueError("toy_attention needs at least one token")
+    q, k = toy_queries_keys(tokens, head)
+    return attention_weights(sharpness * q, k, causal=causal)
+
+
+def attention_figure(
+    weights: Tensor | np.ndarray, tokens: list[str], title: str = "", causal: bool = False
+) -> Figure:
+    """Heatmap of attention weights (T_q, T_k): rows are queries, columns keys.
+
+    With ``causal=True`` the entries the causal mask removes are drawn grey, so that
+    "masked" and "almost no weight" look different.
+    """
+    w = np.asarray(weights, dtype=float)
+    t_q, t_k = w.shape
+    masked = ~causal_mask(t_q, t_k).numpy() if causal else np.zeros((t_q, t_k), dtype=bool)
+    fig = Figure(figsize=(1.6 + 0.42 * t_k, 1.2 + 0.42 * t_q), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    cmap = matplotlib.colormaps["Blues"].with_extremes(bad="0.85")  # grey: masked out
+    image = ax.imshow(np.ma.masked_array(w, masked), cmap=cmap, vmin=0.0, vmax=1.0)
+    ax.set_xticks(range(t_k), tokens[-t_k:], rotation=60, ha="right", rotation_mode="anchor")
+    ax.set_yticks(range(t_q), tokens[-t_q:])
+    ax.set_xlabel("key (attended to)")
+    ax.set_ylabel("query (attending)")
+    if max(t_q, t_k) <= 12:
+        for i in range(t_q):
+            for j in range(t_k):
+                if not masked[i, j]:
+                    color = "white" if w[i, j] > 0.6 else "black"
+                    ax.text(j, i, f"{w[i, j]:.2f}", ha="center", va="center", fontsize=7, color=color)
+    fig.colorbar(image, ax=ax, shrink=0.8, label="weight")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+def figure_png(fig: Figure, dpi: int = 90) -> bytes:
+    """Render a matplotlib Figure to PNG bytes (no display needed)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+class AttentionExplorer:
+    """Text box, head slider, sharpness slider and causal checkbox above an attention map.
+
+    ``explorer.widget`` is the ipywidgets box to display (the explorer also displays
+    itself in a notebook); ``explorer.tokens`` and ``explorer.weights`` hold what is drawn.
+    """
+
+    def __init__(self, text: str = DEFAULT_TEXT, head: int = 0, sharpness: float = 1.0, causal: bool = True):
+        wide = {"description_width": "initial"}
+        self.text = widgets.Text(
+            value=text,
+            description="tokens (split on spaces):",
+            continuous_update=False,
+            style=wide,
+            layout=widgets.Layout(width="95%"),
+        )
+        self.head = widgets.IntSlider(value=head, min=0, max=len(HEADS) - 1, description="head", style=wide)
+        self.sharpness = widgets.FloatLogSlider(
+            value=sharpness, base=10, min=-1, max=1, step=0.05, description="sharpness", style=wide
+        )
+        self.causal = widgets.Checkbox(value=causal, description="causal mask", style=wide)
+        self.image = widgets.Image(format="png")
+        self.caption = widgets.HTML()
+        self.widget = widgets.VBox(
+            [self.text, widgets.HBox([self.head, self.sharpness, self.causal]), self.image, self.caption]
+        )
+        self.tokens: list[str] = []
+        self.weights: Tensor | None = None
+        for control in (self.text, self.head, self.sharpness, self.causal):
+            control.observe(self._on_change, names="value")
+        self.update()
+
+    def _on_change(self, change: dict) -> None:
+        self.update()
+
+    def update(self) -> None:
+        """Recompute the weights from the controls and redraw the map."""
+        self.tokens = tokenize(self.text.value)
+        name, _, explanation = HEADS[self.head.value]
+        if not self.tokens:
+            self.weights = None
+            self.image.value = b""
+            self.caption.value = "<em>Type a few words, separated by spaces.</em>"
+            return
+        self.weights = toy_attention(self.tokens, self.head.value, self.sharpness.value, self.causal.value)
+        mask = "causal mask" if self.causal.value else "no mask"
+        title = f"head {self.head.value}: {name}, sharpness {self.sharpness.value:.2g}, {mask}"
+        figure = attention_figure(self.weights, self.tokens, title, causal=self.causal.value)
+        self.image.value = figure_png(figure)
+        truncated = len(self.text.value.split()) > MAX_TOKENS
+        note = f" Only the first {MAX_TOKENS} tokens are shown." if truncated else ""
+        self.caption.value = f"<b>{name}</b>: {explanation}.{note}"
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
