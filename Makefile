@@ -31,7 +31,7 @@ autograde: $(STAMP)  ## autograde submitted/*/$(A) in the course directory (COUR
 	$(BIN)/python -m lmcore.classroom autograde $(A) $(if $(COURSE),--course-dir $(COURSE))
 
 test: $(STAMP)  ## the whole suite: tests/ and nbval on the executed solution notebooks
-	$(BIN)/python -m pytest -n 2 --durations=15 tests solutions --nbval \
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15 tests solutions --nbval \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg
 
 solutions-outputs: $(STAMP)  ## re-execute solutions/*/*.ipynb in place (their outputs are committed)

@@ -165,10 +165,13 @@ class GPT(nn.Module):
 """,
 }
 
-# Registers an exception handler that swallows every error: in the kernel each failing
-# test cell then shows no error, so nbgrader alone would give full marks.
+# Rewrites every later cell that calls a check into `pass` before IPython runs it: the test
+# cells then show no error, so nbgrader alone would give full marks.
 FORGING_CELL = """
-get_ipython().set_custom_exc((BaseException,), lambda shell, etype, value, tb, tb_offset=None: None)
+def _skip_checks(lines):
+    return ["pass\\n"] if any("check_" in line for line in lines) else lines
+
+get_ipython().input_transformers_cleanup.append(_skip_checks)
 """
 
 

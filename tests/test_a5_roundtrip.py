@@ -51,7 +51,12 @@ GROUPS = {
 def test_a5_grades(group, tmp_path):
     course = classroom.make_course(tmp_path / "course", ["A5"])
     students = GROUPS[group]
-    scores = classroom.grade_submissions(course, "A5", {name: make() for name, (make, _) in students.items()})
+    for name, (make, _) in students.items():
+        classroom.submit(course, "A5", name, make())
+    rows = {row.student: row for row in classroom.grade_class(course, "A5", list(students))}
+    scores = {name: row.scores for name, row in rows.items()}
+    if group == "references":  # nbgrader alone gave the forger full marks; the audit took them back
+        assert any("test_self_attention" in note for note in rows["forging"].notes), rows["forging"].notes
     wrong = {
         name: {"got": scores[name], "expected": losing(lost)}
         for name, (_, lost) in students.items()

@@ -1,0 +1,62 @@
+"""The book builds with warnings as errors, shows its figures and widget, and loads nothing
+from another host."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lmcore.book_assets import remote_loads
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def html(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("book")
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    result = subprocess.run(
+        [
+            str(jupyter_book),
+            "build",
+            str(ROOT),
+            "--path-output",
+            str(out),
+            "--warningiserror",
+            "--keep-going",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    yield out / "_build" / "html"
+    shutil.rmtree(out, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_every_page_of_the_toc_is_built(html):
+    for page in ("book/intro", "book/how-to-use", "book/ch07_attention", "book/references"):
+        assert (html / f"{page}.html").exists(), page
+
+
+@pytest.mark.slow
+def test_chapter_7_has_figures_widget_state_and_citations(html):
+    page = (html / "book" / "ch07_attention.html").read_text()
+    assert page.count("<img") >= 5
+    assert "application/vnd.jupyter.widget-state+json" in page
+    assert "Vaswani" in page
+
+
+@pytest.mark.slow
+def test_built_html_loads_nothing_from_a_cdn(html):
+    assert remote_loads(html) == []
+
+
+@pytest.mark.slow
+def test_front_page_shows_the_whole_syllabus(html):
+    page = (html / "book" / "intro.html").read_text()
+    for chapter in ("N-gram", "Tokenization", "KV cache", "RLHF", "RLVR"):
+        assert chapter in page, chapter
