@@ -50,6 +50,24 @@ class Report:
     def _repr_pretty_(self, printer, cycle):  # IPython shows the table, not the dataclass
         printer.text(str(self))
 
+    def add_causal(
+        self,
+        name: str,
+        after: Tensor,
+        before: Tensor,
+        cut: int,
+        position_dim: int,
+        tol,
+        dims: tuple[str, ...],
+    ) -> bool:
+        """Outputs at positions 0..cut must not change when only later inputs changed."""
+        keep = [slice(None)] * after.dim()
+        keep[position_dim] = slice(0, cut + 1)
+        m = describe_mismatch(
+            after[tuple(keep)], before[tuple(keep)], tol, dims, ("after the change", "before")
+        )
+        return self.add(name, m is None, "" if m is None else "future positions leak into earlier ones\n" + m)
+
     def raise_if_failed(self) -> "Report":
         if not self.passed:
             raise AssertionError("\n" + str(self))
