@@ -24,7 +24,7 @@ from pathlib import Path
 import nbformat
 import torch
 
-from lmcore.grading.delegation import dynamic_findings, static_findings
+from lmcore.grading.delegation import RULES, dynamic_findings, static_findings
 from lmcore.grading.parts import ASSIGNMENTS, PARTS
 
 
@@ -59,8 +59,9 @@ def audit_details(path: str | Path, assignment_id: str, timeout: float = 1200) -
             verdicts[cell] = {"passed": False, "why": error}
             continue
         report = PARTS[part].judge(cases[task], outputs["probes"][task])
-        findings = static_findings(part, solutions.get(part, "")) if thorough else []
-        findings += outputs["delegation"].get(part, []) if thorough else []
+        delegation = thorough and part in RULES
+        findings = static_findings(part, solutions.get(part, "")) if delegation else []
+        findings += outputs["delegation"].get(part, []) if delegation else []
         passed = report.passed and not findings
         why = "" if passed else (str(report) if not report.passed else "delegates: " + "; ".join(findings))
         verdicts[cell] = {"passed": passed, "why": why}
@@ -120,7 +121,7 @@ def _child(request_path: str, result_path: str) -> None:
             probes[(part, thorough)] = _missing(part, spec.component, case)
             continue
         probes[(part, thorough)] = spec.probe(component, case)
-        if thorough:
+        if thorough and part in RULES:
             try:
                 delegation[part] = dynamic_findings(part, component)
             except Exception as exc:

@@ -1,20 +1,8 @@
 """Which graded part checks which component, and how: the single table that the
 notebooks' test cells and the out-of-kernel audit both follow."""
 
-from dataclasses import dataclass
-from typing import Any
-
-from lmcore.grading import attention, modules
-
-
-@dataclass(frozen=True)
-class Part:
-    name: str  # the part, also the grade_id of its solution cell
-    component: str  # the name the student defines in the notebook
-    cases: Any  # (thorough) -> case
-    probe: Any  # (component, case) -> outputs          untrusted
-    judge: Any  # (case, outputs) -> Report              trusted
-
+from lmcore.grading import a6, a7, attention, modules
+from lmcore.grading.part import Part
 
 PARTS = {
     p.name: p
@@ -38,6 +26,8 @@ PARTS = {
     ]
 }
 
+PARTS.update({p.name: p for p in a6.PARTS + a7.PARTS})
+
 # assignment id -> {test cell grade_id: (part, thorough)}; visible cells check quickly,
 # hidden cells add sizes, CUDA, training steps and the anti-delegation check.
 ASSIGNMENTS = {
@@ -47,3 +37,7 @@ ASSIGNMENTS = {
         for suffix in ("", "_hidden")
     }
 }
+if a6.TESTS:
+    ASSIGNMENTS["A6"] = a6.TESTS
+if a7.TESTS:
+    ASSIGNMENTS["A7"] = a7.TESTS
