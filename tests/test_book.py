@@ -38,7 +38,13 @@ def html(tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 def test_every_page_of_the_toc_is_built(html):
-    for page in ("book/intro", "book/how-to-use", "book/ch07_attention", "book/references"):
+    for page in (
+        "book/intro",
+        "book/how-to-use",
+        "book/ch07_attention",
+        "book/ch08_gpt",
+        "book/ch09_generation",
+    ):
         assert (html / f"{page}.html").exists(), page
 
 
@@ -48,6 +54,13 @@ def test_chapter_7_has_figures_widget_state_and_citations(html):
     assert page.count("<img") >= 5
     assert "application/vnd.jupyter.widget-state+json" in page
     assert "Vaswani" in page
+
+
+@pytest.mark.slow
+def test_chapter_9_has_its_widgets_and_timing_figure(html):
+    page = (html / "book" / "ch09_generation.html").read_text()
+    assert page.count("application/vnd.jupyter.widget-state+json") >= 1
+    assert page.count("<img") >= 3
 
 
 @pytest.mark.slow
