@@ -44,6 +44,8 @@ def test_every_page_of_the_toc_is_built(html):
         "book/ch07_attention",
         "book/ch08_gpt",
         "book/ch09_generation",
+        "book/ch10_pretraining",
+        "book/references",
     ):
         assert (html / f"{page}.html").exists(), page
 
