@@ -62,7 +62,7 @@ def test_chapter_7_has_figures_widget_state_and_citations(html):
 def test_chapter_9_has_its_widgets_and_timing_figure(html):
     page = (html / "book" / "ch09_generation.html").read_text()
     assert page.count("application/vnd.jupyter.widget-state+json") >= 1
-    assert page.count("<img") >= 3
+    assert page.count("<img") >= 1  # the measured time-per-token plot; the rest are widgets
 
 
 @pytest.mark.slow
