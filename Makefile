@@ -30,9 +30,10 @@ demo: $(STAMP)  ## autograde two demo students (the solution, the untouched rele
 autograde: $(STAMP)  ## autograde submitted/*/$(A) in the course directory (COURSE=...)
 	$(BIN)/python -m lmcore.classroom autograde $(A) $(if $(COURSE),--course-dir $(COURSE))
 
-test: $(STAMP)  ## the whole suite: tests/ and nbval on the executed solution notebooks
-	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15 tests solutions --nbval \
-		--nbval-sanitize-with tests/nbval_sanitize.cfg
+# nbval runs without xdist: a notebook's cells share one kernel, which xdist would split
+test: $(STAMP)  ## the whole suite: tests/, then nbval on the executed solution notebooks
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15 tests
+	$(BIN)/python -m pytest -p no:xdist solutions --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 solutions-outputs: $(STAMP)  ## re-execute solutions/*/*.ipynb in place (their outputs are committed)
 	$(BIN)/python -m lmcore.notebooks solutions/*/*.ipynb
