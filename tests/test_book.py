@@ -11,6 +11,7 @@ import pytest
 from lmcore.book_assets import remote_loads
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("book")]  # build the book once, on one worker
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,6 @@ def html(tmp_path_factory) -> Path:
     shutil.rmtree(out, ignore_errors=True)
 
 
-@pytest.mark.slow
 def test_every_page_of_the_toc_is_built(html):
     for page in (
         "book/intro",
@@ -50,7 +50,6 @@ def test_every_page_of_the_toc_is_built(html):
         assert (html / f"{page}.html").exists(), page
 
 
-@pytest.mark.slow
 def test_chapter_7_has_figures_widget_state_and_citations(html):
     page = (html / "book" / "ch07_attention.html").read_text()
     assert page.count("<img") >= 5
@@ -58,19 +57,16 @@ def test_chapter_7_has_figures_widget_state_and_citations(html):
     assert "Vaswani" in page
 
 
-@pytest.mark.slow
 def test_chapter_9_has_its_widgets_and_timing_figure(html):
     page = (html / "book" / "ch09_generation.html").read_text()
     assert page.count("application/vnd.jupyter.widget-state+json") >= 1
     assert page.count("<img") >= 1  # the measured time-per-token plot; the rest are widgets
 
 
-@pytest.mark.slow
 def test_built_html_loads_nothing_from_a_cdn(html):
     assert remote_loads(html) == []
 
 
-@pytest.mark.slow
 def test_front_page_shows_the_whole_syllabus(html):
     page = (html / "book" / "intro.html").read_text()
     for chapter in ("N-gram", "Tokenization", "KV cache", "RLHF", "RLVR"):
