@@ -600,11 +600,18 @@ def _best_times(runs: list, repeats: int = 3) -> list[float]:
     """Best wall time of each run over ``repeats`` rounds, the runs interleaved so that a
     burst of load on a shared machine slows all of them alike."""
     best = [math.inf] * len(runs)
-    for _ in range(repeats):
-        for i, run in enumerate(runs):
-            start = time.perf_counter()
-            run()
-            best[i] = min(best[i], time.perf_counter() - start)
+    # one thread: on a busy machine, intra-op threads waiting for each other slow the many
+    # small ops of cached decoding far more than the large ones of naive decoding
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for _ in range(repeats):
+            for i, run in enumerate(runs):
+                start = time.perf_counter()
+                run()
+                best[i] = min(best[i], time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(threads)
     return best
 
 
