@@ -5,11 +5,10 @@ A mutant is a list of (grade_id, old, new) edits to the solution notebook's cell
 set of parts it breaks; every other part must keep its full points.
 """
 
-from pathlib import Path
+from tests.variants import Submissions, grade_id, namespace  # noqa: F401  (used by the tests)
 
-import nbformat
-
-SOLUTION = Path(__file__).resolve().parents[1] / "solutions" / "A5" / "A5.ipynb"
+A5 = Submissions("A5")
+SOLUTION = A5.solution_path
 PARTS = ("attention", "self_attention", "block", "gpt")
 
 MUTANTS = {
@@ -175,39 +174,4 @@ get_ipython().input_transformers_cleanup.append(_skip_checks)
 """
 
 
-def solution_notebook() -> nbformat.NotebookNode:
-    return nbformat.read(SOLUTION, as_version=4)
-
-
-def grade_id(cell) -> str | None:
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-
-
-def edited(edits) -> nbformat.NotebookNode:
-    """The solution notebook with (grade_id, old, new) edits applied; each must match once."""
-    nb = solution_notebook()
-    for cell_id, old, new in edits:
-        (cell,) = [c for c in nb.cells if grade_id(c) == cell_id]
-        if cell.source.count(old) != 1:
-            raise ValueError(f"edit {old!r} must match exactly once in cell {cell_id}")
-        cell.source = cell.source.replace(old, new)
-    return nb
-
-
-def replaced(sources: dict[str, str]) -> nbformat.NotebookNode:
-    """The solution notebook with whole solution cells replaced."""
-    nb = solution_notebook()
-    for cell in nb.cells:
-        if grade_id(cell) in sources:
-            cell.source = sources[grade_id(cell)].strip("\n")
-    return nb
-
-
-def namespace(nb: nbformat.NotebookNode) -> dict:
-    """Execute the setup and solution cells of ``nb`` (no test cells) and return their names."""
-    ns: dict = {}
-    for cell in nb.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell.cell_type == "code" and (meta.get("solution") or grade_id(cell) == "setup"):
-            exec(compile(cell.source, f"<{grade_id(cell)}>", "exec"), ns)
-    return ns
+solution_notebook, edited, replaced = A5.solution, A5.edited, A5.replaced

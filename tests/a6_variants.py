@@ -3,14 +3,13 @@ an alternative correct solution written differently from the reference.
 
 A mutant is a list of (grade_id, old, new) edits to the solution notebook's cells, the set
 of parts it breaks, and a hint its failure report must contain; every other part keeps
-its full points. The notebook helpers are A5's, pointed at A6's solution.
+its full points.
 """
 
-from pathlib import Path
+from tests.variants import Submissions, namespace  # noqa: F401  (namespace is used by the tests)
 
-from tests import a5_variants
-
-SOLUTION = Path(__file__).resolve().parents[1] / "solutions" / "A6" / "A6.ipynb"
+A6 = Submissions("A6")
+SOLUTION = A6.solution_path
 PARTS = ("sampling", "kv_cache", "generate")
 COMPONENTS = {
     "sampling": ("apply_temperature", "top_k_filter", "top_p_filter"),
@@ -150,35 +149,4 @@ def generate(model, idx, max_new_tokens, temperature=1.0, top_k=None, top_p=None
 }
 
 
-def solution_notebook():
-    return a5_variants.nbformat.read(SOLUTION, as_version=4)
-
-
-def edited(edits):
-    """The solution notebook with (grade_id, old, new) edits applied; each must match once."""
-    nb = solution_notebook()
-    for cell_id, old, new in edits:
-        (cell,) = [c for c in nb.cells if a5_variants.grade_id(c) == cell_id]
-        if cell.source.count(old) != 1:
-            raise ValueError(f"edit {old!r} must match exactly once in cell {cell_id}")
-        cell.source = cell.source.replace(old, new)
-    return nb
-
-
-def replaced(sources: dict[str, str]):
-    """The solution notebook with whole solution cells replaced."""
-    nb = solution_notebook()
-    for cell in nb.cells:
-        if a5_variants.grade_id(cell) in sources:
-            cell.source = sources[a5_variants.grade_id(cell)].strip("\n")
-    return nb
-
-
-def namespace(nb) -> dict:
-    """Execute the notebook's non-test code cells (setup, solutions, the given sampler)."""
-    ns: dict = {}
-    for cell in nb.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell.cell_type == "code" and not meta.get("grade") and a5_variants.grade_id(cell) != "look_code":
-            exec(compile(cell.source, f"<{a5_variants.grade_id(cell)}>", "exec"), ns)
-    return ns
+solution_notebook, edited, replaced = A6.solution, A6.edited, A6.replaced

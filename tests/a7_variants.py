@@ -6,13 +6,10 @@ of parts it breaks (every other part must keep its full points) and a text its f
 report must contain.
 """
 
-from pathlib import Path
+from tests.variants import Submissions, namespace  # noqa: F401  (namespace is used by the tests)
 
-import nbformat
-
-from tests.a5_variants import grade_id, namespace  # noqa: F401  (namespace is used by the tests)
-
-SOLUTION = Path(__file__).resolve().parents[1] / "solutions" / "A7" / "A7.ipynb"
+A7 = Submissions("A7")
+SOLUTION = A7.solution_path
 PARTS = ("adamw", "schedule", "clipping", "batching", "training_loop")
 COMPONENTS = {
     "adamw": "AdamW",
@@ -189,25 +186,4 @@ def train(model, data, config, steps, *, checkpoint_path, optimizer_cls=AdamW, l
 }
 
 
-def solution_notebook() -> nbformat.NotebookNode:
-    return nbformat.read(SOLUTION, as_version=4)
-
-
-def edited(edits) -> nbformat.NotebookNode:
-    """The solution notebook with (grade_id, old, new) edits applied; each must match once."""
-    nb = solution_notebook()
-    for cell_id, old, new in edits:
-        (cell,) = [c for c in nb.cells if grade_id(c) == cell_id]
-        if cell.source.count(old) != 1:
-            raise ValueError(f"edit {old!r} must match exactly once in cell {cell_id}")
-        cell.source = cell.source.replace(old, new)
-    return nb
-
-
-def replaced(sources: dict[str, str]) -> nbformat.NotebookNode:
-    """The solution notebook with whole solution cells replaced."""
-    nb = solution_notebook()
-    for cell in nb.cells:
-        if grade_id(cell) in sources:
-            cell.source = sources[grade_id(cell)].strip("\n")
-    return nb
+solution_notebook, edited, replaced = A7.solution, A7.edited, A7.replaced

@@ -1,0 +1,140 @@
+"""The A2 checks must accept the solution, lmcore's references and a differently written correct
+solution; reject every mutant in its own part only, naming its mistake; and catch delegation in
+the hidden tests only. The hidden training test (1 MB, timed) runs once here, on the solution."""
+
+import pytest
+
+from lmcore import bpe, unigram
+from lmcore.grading import a2
+from lmcore.grading.parts import ASSIGNMENTS, PARTS
+from tests import a2_variants as variants
+from tests.variants import namespace
+
+CHECKS = {
+    "train_bpe": a2.check_train_bpe,
+    "encode": a2.check_encode,
+    "decode": a2.check_decode,
+    "viterbi": a2.check_viterbi,
+    "em_step": a2.check_em_step,
+}
+
+
+def failure_text(report) -> str:
+    return "\n".join([f"{p.name}\n{p.detail}" for p in report.failed()] + report.diagnosis).lower()
+
+
+@pytest.fixture(scope="module")
+def solution():
+    return namespace(variants.A2.solution())
+
+
+@pytest.fixture
+def no_perf(monkeypatch):
+    """The thorough checks without the 1 MB timing and memory runs (tested once, on the solution)."""
+    original = a2.train_bpe_cases
+
+    def cases(thorough=False):
+        case = original(thorough)
+        case.pop("perf", None)
+        case.pop("memory", None)
+        return case
+
+    monkeypatch.setattr(a2, "train_bpe_cases", cases)
+
+
+@pytest.mark.parametrize("part", variants.PARTS)
+def test_solution_passes_thorough_checks(solution, part):
+    report = CHECKS[part](solution[variants.COMPONENTS[part]], thorough=True)
+    report.raise_if_failed()
+    if part == "train_bpe":
+        assert any("finishes within" in p.name for p in report.properties)
+        assert any("peak python memory" in p.name.lower() for p in report.properties)
+
+
+def _reference_encode(text, merges, special_tokens=()):
+    return bpe.Tokenizer(merges, special_tokens).encode(text)
+
+
+def _reference_decode(ids, merges, special_tokens=()):
+    return bpe.Tokenizer(merges, special_tokens).decode(ids)
+
+
+@pytest.mark.parametrize(
+    "part, reference",
+    [
+        ("train_bpe", bpe.train_bpe),
+        ("encode", _reference_encode),
+        ("decode", _reference_decode),
+        ("viterbi", unigram.viterbi),
+        ("em_step", unigram.em_step),
+    ],
+)
+def test_references_pass_visible_checks_and_are_delegation_in_hidden_ones(part, reference, no_perf):
+    CHECKS[part](reference).raise_if_failed()
+    report = CHECKS[part](reference, thorough=True)
+    assert not report.passed and "does its own work" in failure_text(report)
+
+
+@pytest.mark.parametrize("mutant", sorted(variants.MUTANTS))
+def test_mutant_fails_its_part_with_a_diagnosis(mutant):
+    edits, broken, hint = variants.MUTANTS[mutant]
+    ns = namespace(variants.A2.edited(edits))
+    for part in variants.PARTS:
+        report = CHECKS[part](ns[variants.COMPONENTS[part]])
+        if part in broken:
+            assert not report.passed, f"{mutant} passed the {part} check:\n{report}"
+            assert hint.lower() in failure_text(report), f"{mutant}: no '{hint}' in\n{report}"
+        else:
+            assert report.passed, f"{mutant} broke {part}, which it does not touch:\n{report}"
+
+
+@pytest.mark.parametrize("part", variants.PARTS)
+def test_alternative_implementation_passes_thorough_checks(part, no_perf):
+    ns = namespace(variants.A2.replaced(variants.ALTERNATIVE))
+    CHECKS[part](ns[variants.COMPONENTS[part]], thorough=True).raise_if_failed()
+
+
+@pytest.mark.parametrize("part", sorted(variants.DELEGATING))
+def test_delegation_passes_visible_and_fails_only_its_delegation_check(part, no_perf):
+    ns = namespace(variants.A2.replaced(variants.DELEGATING))
+    component = ns[variants.COMPONENTS[part]]
+    assert CHECKS[part](component).passed
+    report = CHECKS[part](component, thorough=True)
+    assert [p.name for p in report.failed()] == [report.properties[-1].name] or all(
+        "does its own work" in p.name for p in report.failed()
+    ), str(report)
+    assert "does its own work" in failure_text(report)
+
+
+def test_a_slow_trainer_fails_the_time_bar(solution, monkeypatch):
+    monkeypatch.setattr(a2, "PERF_SECONDS", 0.001)
+    report = a2.check_train_bpe(solution["train_bpe"], thorough=True)
+    (failed,) = report.failed()
+    assert "finishes within" in failed.name and "lmcore's reference" in failed.name
+
+
+def test_hugging_face_tokenizers_counts_as_delegation(no_perf):
+    from lmcore.hf_bpe import hf_tokenizer
+
+    def encode(text, merges, special_tokens=()):
+        return hf_tokenizer(merges, special_tokens).encode(text).ids
+
+    report = a2.check_encode(encode, thorough=True)
+    assert "the tokenizers library" in failure_text(report)
+
+
+def test_a_part_that_raises_is_reported_with_the_error():
+    def broken(text, logprobs):
+        raise NotImplementedError("todo")
+
+    report = a2.check_viterbi(broken)
+    assert not report.passed and "notimplementederror" in failure_text(report)
+
+
+def test_registry_lists_every_part_with_a_visible_and_a_hidden_test():
+    assert ASSIGNMENTS["A2"] == {
+        f"test_{part}{suffix}": (part, suffix == "_hidden")
+        for part in variants.PARTS
+        for suffix in ("", "_hidden")
+    }
+    assert {p: PARTS[p].component for p in variants.PARTS} == variants.COMPONENTS
