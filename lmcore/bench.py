@@ -1,8 +1,9 @@
-"""Decode and training throughput of the reference GPT, next to Hugging Face's GPT-2.
+"""Decode and training throughput of the reference GPT and speed of the reference BPE, next to Hugging Face.
 
     python -m lmcore.bench [--device cpu|cuda] [--new-tokens N] [--json PATH] [--quick] [--threads N]
+                           [--tokenizers-only] [--bpe-bytes N] [--bpe-vocab V]
 
-Three measurements, all in one run on one set of random weights:
+Three model measurements, all in one run on one set of random weights:
 
 (a) greedy decoding with lmcore's KV cache and without it (the whole sequence
     re-run every step), in new tokens per second;
@@ -24,22 +25,37 @@ shared with other jobs, ``--threads 1`` avoids oversubscribed thread pools,
 which can make times swing by an order of magnitude.
 
 transformers is needed only for (b); without it that row says why it is missing.
+
+(d) The tokenizer section (alone with ``--tokenizers-only``) trains byte-level BPE on
+``lmcore.data.synthetic_text(--bpe-bytes)`` (1 MB; 50 KB with ``--quick``) up to ``--bpe-vocab``
+tokens (1000) with ``lmcore.bpe.train_bpe``, with Hugging Face's ``BpeTrainer`` and with the naive
+recount-every-merge loop ``train_bpe_naive``, in seconds (lmcore and HF: median of 3, alternating).
+The naive loop runs on the whole corpus only when a probe of its first merges predicts at most
+60 s; otherwise on a prefix sized to fit, and the output says so. It then encodes the corpus with
+``lmcore.bpe.Tokenizer`` and with Hugging Face's tokenizer loaded with the same merges
+(``lmcore.hf_bpe``), each from a cold cache, in MB/s, checks that their token byte strings agree,
+and measures the peak Python memory of ``train_bpe`` with tracemalloc (a separate run). ``tokenizers``
+is needed only for the Hugging Face rows.
 """
 
 import argparse
 import json
 import statistics
 import time
+import tracemalloc
 from collections.abc import Callable
 from dataclasses import replace
 
 import torch
 
+from lmcore.bpe import Tokenizer, train_bpe, train_bpe_naive
+from lmcore.data import synthetic_text
 from lmcore.generation import generate
 from lmcore.model import GPT, GPTConfig
 from lmcore.train import TrainConfig, Trainer
 
 PROMPT_LEN = 16
+NAIVE_BUDGET_S = 60.0  # the naive BPE trainer runs on the whole corpus if predicted to finish within this
 # dense bf16 tensor-core peaks (FLOP/s) by a substring of the device name, most specific first
 PEAK_BF16_FLOPS = (
     ("H100 PCIe", 756e12),
@@ -239,6 +255,125 @@ def train_benchmark(
     }
 
 
+def _seconds(fn: Callable[[], object]) -> tuple[float, object]:
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def naive_bpe_benchmark(text: str, vocab_size: int, budget_s: float = NAIVE_BUDGET_S) -> dict:
+    """Seconds of ``train_bpe_naive`` on text, or on a prefix of it when text would take over budget_s.
+
+    The whole run is predicted from probes of 10 and 20 merges: their difference is the cost of
+    10 merges, the rest is the fixed cost of pre-tokenizing (an overestimate: merges get cheaper as
+    words shrink). The prefix is cut to be predicted at half the budget. Also checks that the naive
+    merges equal ``train_bpe``'s on the same text.
+    """
+    n_merges = vocab_size - 256
+    t10, _ = _seconds(lambda: train_bpe_naive(text, 256 + min(10, n_merges)))
+    t20, _ = _seconds(lambda: train_bpe_naive(text, 256 + min(20, n_merges)))
+    per_merge = max(t20 - t10, 0.0) / 10
+    predicted = max(t10 - 10 * per_merge, 0.0) + per_merge * n_merges
+    if predicted > budget_s:
+        text = text[: int(len(text) * budget_s / (2 * predicted))]
+    seconds, merges = _seconds(lambda: train_bpe_naive(text, vocab_size))
+    return {
+        "naive_train_s": seconds,
+        "naive_corpus_bytes": len(text.encode("utf-8")),
+        "naive_predicted_full_s": predicted,
+        "naive_equals_fast": merges == train_bpe(text, vocab_size),
+    }
+
+
+def peak_train_memory_mb(text: str, vocab_size: int) -> float:
+    """Peak Python heap growth (MB, tracemalloc) while ``train_bpe`` runs on text."""
+    tracemalloc.start()
+    try:
+        train_bpe(text, vocab_size)
+        return tracemalloc.get_traced_memory()[1] / 1e6
+    finally:
+        tracemalloc.stop()
+
+
+def tokenizer_benchmark(n_bytes: int = 1_000_000, vocab_size: int = 1000, repeats: int = 3) -> dict:
+    """Training and encoding speed of lmcore's BPE next to Hugging Face's, as a JSON-ready dict."""
+    text = synthetic_text(n_bytes)
+    mb = len(text.encode("utf-8")) / 1e6
+    try:
+        from lmcore.hf_bpe import hf_token_bytes, hf_tokenizer, hf_train
+    except ImportError as e:
+        hf_error = str(e)
+    else:
+        hf_error = None
+    train_times: dict[str, list[float]] = {"lmcore": [], "hf": []}
+    for _ in range(repeats):  # alternate, so a load that comes and goes falls on both alike
+        seconds, merges = _seconds(lambda: train_bpe(text, vocab_size))
+        train_times["lmcore"].append(seconds)
+        if hf_error is None:
+            train_times["hf"].append(_seconds(lambda: hf_train(text, vocab_size))[0])
+    encode_s, ids = _seconds(lambda: Tokenizer(merges).encode(text))  # a fresh tokenizer: cold cache
+    result = {
+        "corpus_bytes": len(text.encode("utf-8")),
+        "vocab_size": vocab_size,
+        "merges": len(merges),
+        "repeats": repeats,
+        "lmcore_train_s": statistics.median(train_times["lmcore"]),
+        "hf_train_s": None,
+        "lmcore_over_hf": None,
+        **naive_bpe_benchmark(text, vocab_size),
+        "tokens": len(ids),
+        "lmcore_encode_mb_s": mb / encode_s,
+        "hf_encode_mb_s": None,
+        "encodings_agree": None,
+        "lmcore_train_peak_mb": peak_train_memory_mb(text, vocab_size),
+        "hf_error": hf_error,
+    }
+    if hf_error is None:
+        result["hf_train_s"] = statistics.median(train_times["hf"])
+        result["lmcore_over_hf"] = result["lmcore_train_s"] / result["hf_train_s"]
+        hf = hf_tokenizer(merges)  # a fresh tokenizer: cold cache
+        hf_encode_s, _ = _seconds(lambda: hf.encode(text, add_special_tokens=False))
+        result["hf_encode_mb_s"] = mb / hf_encode_s
+        result["encodings_agree"] = Tokenizer(merges).token_bytes(ids) == hf_token_bytes(hf, text)
+    return result
+
+
+def format_tokenizer_table(t: dict) -> str:
+    """The tokenizer section as plain text."""
+    naive_on = (
+        "the whole corpus"
+        if t["naive_corpus_bytes"] == t["corpus_bytes"]
+        else f"the first {t['naive_corpus_bytes']:,} bytes only "
+        f"(predicted {t['naive_predicted_full_s']:.0f} s for the whole corpus)"
+    )
+    lines = [
+        f"byte-level BPE on lmcore.data.synthetic_text: {t['corpus_bytes']:,} bytes, vocab {t['vocab_size']} "
+        f"({t['merges']} merges), medians of {t['repeats']}",
+        f"{'train':<42} {'seconds':>9}",
+        f"{'lmcore train_bpe':<42} {t['lmcore_train_s']:>9.3f}",
+    ]
+    if t["hf_error"] is None:
+        lines.append(
+            f"{'HF tokenizers BpeTrainer':<42} {t['hf_train_s']:>9.3f}  "
+            f"(lmcore / HF {t['lmcore_over_hf']:.2f}x)"
+        )
+    same = "same merges as train_bpe" if t["naive_equals_fast"] else "MERGES DIFFER from train_bpe"
+    lines += [
+        f"{'lmcore train_bpe_naive (recount each merge)':<42} {t['naive_train_s']:>9.3f}  "
+        f"on {naive_on}; {same}",
+        f"peak Python memory of train_bpe (tracemalloc): {t['lmcore_train_peak_mb']:.1f} MB",
+        "",
+        f"encode the corpus ({t['tokens']:,} tokens), cold caches: "
+        f"lmcore Tokenizer.encode {t['lmcore_encode_mb_s']:.2f} MB/s",
+    ]
+    if t["hf_error"] is None:
+        agree = "agree" if t["encodings_agree"] else "DISAGREE"
+        lines.append(f"HF tokenizers encode, same merges {t['hf_encode_mb_s']:.2f} MB/s, token bytes {agree}")
+    else:
+        lines.append(f"Hugging Face rows skipped: {t['hf_error']}")
+    return "\n".join(lines)
+
+
 def format_table(result: dict) -> str:
     """The decode rows and the training line as plain text."""
     c = result["config"]
@@ -309,11 +444,18 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     parser.add_argument("--quick", action="store_true", help="tiny model and few tokens: a smoke test")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--tokenizers-only", action="store_true", help="only the BPE tokenizer section")
+    parser.add_argument("--bpe-bytes", type=int, default=None, help="BPE corpus (default 1e6, --quick 5e4)")
+    parser.add_argument("--bpe-vocab", type=int, default=1000, help="BPE vocabulary size (default 1000)")
     args = parser.parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    result = run(args.device, args.new_tokens, args.quick)
-    print(format_table(result))
+    bpe_bytes = (50_000 if args.quick else 1_000_000) if args.bpe_bytes is None else args.bpe_bytes
+    result = {} if args.tokenizers_only else run(args.device, args.new_tokens, args.quick)
+    result["tokenizers"] = tokenizer_benchmark(bpe_bytes, args.bpe_vocab)
+    if not args.tokenizers_only:
+        print(format_table(result), end="\n\n")
+    print(format_tokenizer_table(result["tokenizers"]))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2)

@@ -1,8 +1,9 @@
-"""lmcore.bench: a --quick smoke run prints its table and writes complete JSON (no timing asserted)."""
+"""lmcore.bench: smoke runs print their tables and write complete JSON (no timing asserted)."""
 
 import json
 
-from lmcore.bench import main
+from lmcore.bench import main, naive_bpe_benchmark
+from lmcore.data import training_text
 
 DECODE_ROWS = ["lmcore, KV cache", "lmcore, no cache", "HF GPT2LMHeadModel.generate"]
 
@@ -26,3 +27,53 @@ def test_quick_bench_prints_the_table_and_writes_json(tmp_path, capsys):
     train = result["train"]
     assert train["tokens_per_s"] > 0 and train["flops_per_token"] > 0
     assert train["mfu"] is None and train["peak_flops"] is None  # no known peak on the CPU
+    assert "train_bpe" in table and result["tokenizers"]["corpus_bytes"] <= 50_000  # --quick: 50 KB
+
+
+TOKENIZER_FIELDS = {
+    "corpus_bytes",
+    "vocab_size",
+    "merges",
+    "repeats",
+    "lmcore_train_s",
+    "hf_train_s",
+    "lmcore_over_hf",
+    "naive_train_s",
+    "naive_corpus_bytes",
+    "naive_predicted_full_s",
+    "naive_equals_fast",
+    "tokens",
+    "lmcore_encode_mb_s",
+    "hf_encode_mb_s",
+    "encodings_agree",
+    "lmcore_train_peak_mb",
+    "hf_error",
+}
+
+
+def test_tokenizers_only_run_writes_the_tokenizer_fields(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    main(["--tokenizers-only", "--bpe-bytes", "50000", "--bpe-vocab", "400", "--json", str(path)])
+    table = capsys.readouterr().out
+    for heading in ("train_bpe", "BpeTrainer", "train_bpe_naive", "MB/s", "peak Python memory", "agree"):
+        assert heading in table
+    assert "KV cache" not in table  # the model section did not run
+    result = json.loads(path.read_text())
+    assert list(result) == ["tokenizers"]
+    t = result["tokenizers"]
+    assert set(t) == TOKENIZER_FIELDS
+    assert 49_000 <= t["corpus_bytes"] <= 50_000 and t["vocab_size"] == 400 and t["merges"] == 400 - 256
+    assert t["hf_error"] is None  # tokenizers is a dev dependency
+    assert t["naive_corpus_bytes"] == t["corpus_bytes"]  # 50 KB is well within the naive budget
+    assert t["naive_equals_fast"] is True and t["encodings_agree"] is True
+    for key in ("lmcore_train_s", "hf_train_s", "naive_train_s", "lmcore_encode_mb_s", "hf_encode_mb_s"):
+        assert t[key] > 0
+    assert t["lmcore_over_hf"] == t["lmcore_train_s"] / t["hf_train_s"]
+    assert 0 < t["lmcore_train_peak_mb"] < 1000 and t["tokens"] < t["corpus_bytes"]
+
+
+def test_naive_bpe_runs_on_a_prefix_when_over_budget():
+    text = training_text(20_000)
+    out = naive_bpe_benchmark(text, 300, budget_s=1e-6)
+    assert out["naive_corpus_bytes"] < len(text.encode()) and out["naive_predicted_full_s"] > 1e-6
+    assert out["naive_equals_fast"] is True

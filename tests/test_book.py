@@ -41,6 +41,9 @@ def test_every_page_of_the_toc_is_built(html):
     for page in (
         "book/intro",
         "book/how-to-use",
+        "book/ch01_language_models",
+        "book/ch02_ngrams",
+        "book/ch03_tokenization",
         "book/ch07_attention",
         "book/ch08_gpt",
         "book/ch09_generation",
@@ -61,6 +64,21 @@ def test_chapter_9_has_its_widgets_and_timing_figure(html):
     page = (html / "book" / "ch09_generation.html").read_text()
     assert page.count("application/vnd.jupyter.widget-state+json") >= 1
     assert page.count("<img") >= 1  # the measured time-per-token plot; the rest are widgets
+
+
+@pytest.mark.parametrize(
+    "page, figures, widgets, cited",
+    [
+        ("ch01_language_models", 3, 0, "Shannon"),
+        ("ch02_ngrams", 3, 1, "Kneser"),
+        ("ch03_tokenization", 2, 1, "Sennrich"),
+    ],
+)
+def test_part_one_chapters_have_figures_widgets_and_citations(html, page, figures, widgets, cited):
+    text = (html / "book" / f"{page}.html").read_text()
+    assert text.count("<img") >= figures
+    assert text.count("application/vnd.jupyter.widget-state+json") >= widgets
+    assert cited in text
 
 
 def test_built_html_loads_nothing_from_a_cdn(html):
