@@ -1,0 +1,207 @@
+"""Widget for chapter 2: how each smoothing method spreads next-word probability.
+
+``SmoothingExplorer`` fits the models of ``lmcore.ngram`` on the reader's training
+sentences and shows, for a chosen context, the most likely next words under MLE,
+add-k, Jelinek-Mercer interpolation, absolute-discount backoff or Kneser-Ney. Bars of
+words that never followed the context in training are drawn in a second colour, and
+a caption gives the mass shown and the total mass on those unseen words: the
+probability each method takes from the seen words to give to the rest.
+
+Interpolation is driven by one slider: every order gets the same weight lambda, so
+``lambdas = (lambda,) * n``. The explorer renders without a display (matplotlib's Agg
+canvas draws into PNG bytes held by an ``ipywidgets.Image``), so tests can move the
+controls and read back the numbers.
+"""
+
+from collections.abc import Sequence
+
+import ipywidgets as widgets
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from lmcore.ngram import BOS, MLE, UNK, AddK, Backoff, Interpolated, KneserNey, NGramLM
+from lmcore.widgets import figure_png
+
+METHODS = ("MLE", "add-k", "interpolation", "backoff", "Kneser-Ney")
+# the slider each method reads (None: no parameter)
+METHOD_PARAMETER = {"MLE": None, "add-k": "k", "interpolation": "lambda", "backoff": "d", "Kneser-Ney": "d"}
+
+
+def build_model(method: str, n: int, k: float = 1.0, lam: float = 0.7, d: float = 0.75) -> NGramLM:
+    """The unfitted lmcore.ngram model a method name stands for (interpolation: lambdas = (lam,) * n)."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    return {
+        "MLE": lambda: MLE(n),
+        "add-k": lambda: AddK(n, k=k),
+        "interpolation": lambda: Interpolated(n, (lam,) * n),
+        "backoff": lambda: Backoff(n, discount=d),
+        "Kneser-Ney": lambda: KneserNey(n, discount=d),
+    }[method]()
+
+
+def context_total(model: NGramLM, context: tuple[str, ...]) -> int:
+    """c(h): how often the context was followed by a predicted word in training."""
+    table = model.counts[model.n]
+    return sum(table[context + (w,)] for w in model.vocab)
+
+
+def default_contexts(model: NGramLM, n_seen: int = 4, n_unseen: int = 2) -> list[tuple[str, ...]]:
+    """The most frequent training context for each of the commonest last words, then unseen ones.
+
+    An unseen context is a seen one whose first word is replaced by UNK (a word never met
+    in training): that is where the methods differ most. MLE is undefined, add-k is
+    uniform, and the others still know which words follow the shorter suffix.
+    """
+    if model.n == 1:
+        return [()]
+    totals: dict[tuple[str, ...], int] = {}
+    for gram, count in model.counts[model.n].items():
+        if gram[-1] != BOS:
+            totals[gram[:-1]] = totals.get(gram[:-1], 0) + count
+    seen: list[tuple[str, ...]] = []
+    for h in sorted(totals, key=lambda h: (-totals[h], h)):
+        if h[-1] != BOS and all(h[-1] != other[-1] for other in seen):
+            seen.append(h)
+    seen = seen[:n_seen]
+    unseen = list(dict.fromkeys((UNK,) + h[1:] for h in seen))[:n_unseen]
+    return seen + unseen
+
+
+def context_label(context: tuple[str, ...], total: int) -> str:
+    """'opened their ___ (seen 3 times)' or '... (never seen)'."""
+    seen = f"seen {total} time{'s' if total != 1 else ''}" if total else "never seen"
+    return f"{' '.join(context + ('___',))} ({seen})"
+
+
+def next_word_figure(words, probs, unseen, title: str = "") -> Figure:
+    """Horizontal bars, most likely word on top; words unseen after the context in orange."""
+    probs = np.asarray(probs, dtype=float)
+    fig = Figure(figsize=(6.4, 0.28 * len(words) + 1.1), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    y = np.arange(len(words))[::-1]
+    colors = ["tab:orange" if u else "tab:blue" for u in unseen]
+    ax.barh(y, probs, color=colors)
+    ax.set_yticks(y, words)
+    ax.set_xlim(0, max(0.05, 1.1 * float(probs.max(initial=0.0))))
+    ax.set_xlabel("P(word | context)   (orange: never seen after this context)")
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+class SmoothingExplorer:
+    """Context and method dropdowns, sliders for k, lambda and d, the top next words as bars.
+
+    ``explorer.widget`` is the box to display (the explorer also displays itself in a
+    notebook). After each change, ``explorer.model`` is the fitted lmcore.ngram model,
+    ``explorer.dist`` its distribution for the chosen context (None where MLE is
+    undefined), ``explorer.shown`` the (word, probability) pairs drawn, and
+    ``explorer.shown_mass`` / ``explorer.unseen_mass`` the numbers in the caption.
+    """
+
+    def __init__(
+        self,
+        sentences: Sequence[Sequence[str]],
+        n: int = 3,
+        contexts: Sequence[Sequence[str]] | None = None,
+        top: int = 12,
+        method: str = "Kneser-Ney",
+    ):
+        if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+            raise ValueError(f"top must be an int >= 1, got {top!r}")
+        self.sentences, self.n, self.top = sentences, n, top
+        counts_only = MLE(n).fit(sentences)  # validates the sentences; gives the vocab and counts
+        if contexts is None:
+            contexts = default_contexts(counts_only)
+        contexts = [tuple(c.split()) if isinstance(c, str) else tuple(c) for c in contexts]
+        if not contexts:
+            raise ValueError("contexts is empty: pass at least one context of n-1 words, or None")
+        for c in contexts:
+            if len(c) != n - 1:
+                raise ValueError(f"every context needs n-1 = {n - 1} words, got {c!r}")
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+
+        wide = {"description_width": "initial"}
+        totals = [context_total(counts_only, counts_only.map_unknown(c)) for c in contexts]
+        options = [(context_label(c, t), c) for c, t in zip(contexts, totals, strict=True)]
+        self.context = widgets.Dropdown(
+            options=options,
+            value=contexts[0],
+            description="context",
+            style=wide,
+            layout={"width": "max-content"},
+        )
+        self.method = widgets.ToggleButtons(options=METHODS, value=method, description="method", style=wide)
+        self.k = widgets.FloatLogSlider(
+            value=1.0, base=10, min=-3, max=1, step=0.1, description="k", style=wide
+        )
+        self.lam = widgets.FloatSlider(
+            value=0.7, min=0.0, max=1.0, step=0.05, description="lambda", style=wide
+        )
+        self.d = widgets.FloatSlider(value=0.75, min=0.05, max=0.95, step=0.05, description="d", style=wide)
+        self.image = widgets.Image(format="png")
+        self.caption = widgets.HTML()
+        self.widget = widgets.VBox(
+            [self.context, self.method, widgets.HBox([self.k, self.lam, self.d]), self.image, self.caption]
+        )
+        self.model: NGramLM | None = None
+        self.dist: dict[str, float] | None = None
+        self.shown: list[tuple[str, float]] = []
+        self.shown_mass = self.unseen_mass = float("nan")
+        for control in (self.context, self.method, self.k, self.lam, self.d):
+            control.observe(self._on_change, names="value")
+        self.update()
+
+    def _on_change(self, change: dict) -> None:
+        self.update()
+
+    def update(self) -> None:
+        """Refit the chosen method with the slider values and redraw the chart and caption."""
+        method = self.method.value
+        parameter = METHOD_PARAMETER[method]
+        for name, slider in (("k", self.k), ("lambda", self.lam), ("d", self.d)):
+            slider.disabled = name != parameter
+        self.model = build_model(method, self.n, self.k.value, self.lam.value, self.d.value).fit(
+            self.sentences
+        )
+        context = self.model.map_unknown(self.context.value)
+        total = context_total(self.model, context)
+        if method == "MLE" and total == 0:
+            self.dist, self.shown = None, []
+            self.shown_mass = self.unseen_mass = float("nan")
+            self.image.value = b""
+            self.caption.value = (
+                "<b>MLE is undefined here</b>: the context never occurred in training, so c(h) = 0 "
+                "and c(h w) / c(h) is 0/0. Pick a smoothed method."
+            )
+            return
+        self.dist = self.model.distribution(context)
+        ranked = sorted(self.dist.items(), key=lambda item: (-item[1], item[0]))
+        self.shown = ranked[: self.top]
+        table = self.model.counts[self.n]
+        unseen = [w for w in self.model.vocab if table[context + (w,)] == 0]
+        self.shown_mass = sum(p for _, p in self.shown)
+        self.unseen_mass = sum(self.dist[w] for w in unseen)
+        values = {"k": f"k = {self.k.value:.3g}", "lambda": f"lambda = {self.lam.value:.2f}"}
+        values["d"] = f"d = {self.d.value:.2f}"
+        setting = f", {values[parameter]}" if parameter else ""
+        title = f'{method}{setting}: next word after "{" ".join(context)}"'
+        words = [w for w, _ in self.shown]
+        figure = next_word_figure(
+            words, [p for _, p in self.shown], [table[context + (w,)] == 0 for w in words], title
+        )
+        self.image.value = figure_png(figure)
+        self.caption.value = (
+            f"The {len(self.shown)} words shown hold <b>{self.shown_mass:.1%}</b> of the probability; "
+            f"the {len(unseen)} of {len(self.model.vocab)} words never seen after this context "
+            f"(c(h w) = 0) get <b>{self.unseen_mass:.1%}</b> in total."
+        )
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
