@@ -186,7 +186,8 @@ def train_bpe(
     token is empty or repeated.
 
     Fast version: pair counts and, for each pair, the set of words holding it are kept up to date;
-    a merge revisits only the words that contain the merged pair. The best pair comes from a heap
+    a merge revisits only the words that contain the merged pair and pushes only the counts it
+    changed. The best pair comes from a heap
     of (-count, reversed-order key, pair) entries, with stale entries skipped when popped.
     """
     n_merges = _num_merges(text, vocab_size, special_tokens)
@@ -218,29 +219,29 @@ def train_bpe(
             break
         pair = heapq.heappop(heap)[3]
         merges.append(pair)
-        changed = set()
+        delta: dict[Merge, int] = {}  # how each pair's count changes with this merge
         for i in where.pop(pair):
             old, n = words[i], freqs[i]
             new = words[i] = apply_merge(old, pair)
             old_pairs, new_pairs = list(pairwise(old)), list(pairwise(new))
             for p in old_pairs:
-                pair_counts[p] -= n
+                delta[p] = delta.get(p, 0) - n
             for p in new_pairs:
-                pair_counts[p] = pair_counts.get(p, 0) + n
-            old_set, new_set = set(old_pairs), set(new_pairs)
-            for p in old_set - new_set:
+                delta[p] = delta.get(p, 0) + n
+            for p in set(old_pairs).difference(new_pairs):
                 if p != pair:  # the merged pair's own entry is gone from where already
                     where[p].discard(i)
-            for p in new_set - old_set:
+            for p in set(new_pairs).difference(old_pairs):
                 where.setdefault(p, set()).add(i)
-            changed |= old_set
-            changed |= new_set
-        for p in changed:
-            count = pair_counts[p]
+        for p, d in delta.items():
+            if d == 0:
+                continue
+            count = pair_counts.get(p, 0) + d
             if count:
+                pair_counts[p] = count
                 heapq.heappush(heap, entry(p, count))
             else:
-                del pair_counts[p]
+                pair_counts.pop(p, None)
                 where.pop(p, None)
     return merges
 
