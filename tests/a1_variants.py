@@ -68,6 +68,17 @@ MUTANTS = {
         {"kneser_ney"},
         "unseen context",
     ),
+    "kn_unseen_context_nan": (
+        [
+            (
+                "kneser_ney",
+                "            if total:\n",
+                '            if not total:\n                p = float("nan")\n            else:\n',
+            )
+        ],
+        {"kneser_ney"},
+        "0/0 = nan",
+    ),
     "perplexity_without_end_token": (
         [("perplexity", "for t in range(n - 1, len(tokens)):", "for t in range(n - 1, len(tokens) - 1):")],
         {"perplexity"},

@@ -64,6 +64,17 @@ MUTANTS = {
         {"decode"},
         "decoded on its own",
     ),
+    "decode_strict_utf8": (
+        [
+            (
+                "decode",
+                'return b"".join(data).decode("utf-8", errors="replace")',
+                'return b"".join(data).decode()',
+            )
+        ],
+        {"decode"},
+        "errors='replace'",
+    ),
     "viterbi_greedy": (
         [
             (

@@ -1,6 +1,46 @@
-"""Grading a class of submissions through nbgrader and the audit, for the round-trip tests."""
+"""Grading a class of submissions through nbgrader and the audit, for the round-trip tests.
+
+Every assignment's round trip has two groups of students: "references" (the solution, the
+untouched release, an alternative correct solution, a delegating one) and "mutants" (one
+classic bug each, which must lose the points of exactly the parts it breaks)."""
 
 from lmcore import classroom
+
+POINTS = {"": 4, "_hidden": 6}  # the visible and the hidden test cell of every part
+
+
+def full_marks(parts) -> dict[str, int]:
+    return {f"test_{part}{suffix}": points for part in parts for suffix, points in POINTS.items()}
+
+
+def parts_lost(parts) -> set[str]:
+    return {f"test_{part}{suffix}" for part in parts for suffix in POINTS}
+
+
+def standard_groups(submissions, variants, delegating, delegating_loses: set[str], extra=None) -> dict:
+    """name -> (make notebook, test cells it loses), by group, from a variants module."""
+    references = {
+        "solution": (submissions.solution, set()),
+        "untouched": (submissions.release, set(full_marks(variants.PARTS))),
+        "alternative": (lambda: submissions.replaced(variants.ALTERNATIVE), set()),
+        "delegating": (delegating, delegating_loses),
+        **(extra or {}),
+    }
+    mutants = {
+        name: (lambda edits=edits: submissions.edited(edits), parts_lost(broken))
+        for name, (edits, broken, _) in variants.MUTANTS.items()
+    }
+    return {"references": references, "mutants": mutants}
+
+
+def grade_group(tmp_path, assignment_id: str, parts, members: dict) -> dict:
+    """Grade one group; every test cell must score full points unless the student loses it."""
+    full = full_marks(parts)
+    students = {
+        name: (make(), {cell: (0 if cell in lost else points) for cell, points in full.items()})
+        for name, (make, lost) in members.items()
+    }
+    return grade_and_compare(tmp_path, assignment_id, students)
 
 
 def grade_and_compare(tmp_path, assignment_id: str, students: dict) -> dict:

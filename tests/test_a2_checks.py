@@ -6,8 +6,13 @@ import pytest
 
 from lmcore import bpe, unigram
 from lmcore.grading import a2
-from lmcore.grading.parts import ASSIGNMENTS, PARTS
 from tests import a2_variants as variants
+from tests.checks import (
+    assert_mutant_fails_only_its_parts,
+    assert_only_delegation_fails,
+    assert_registry_lists_every_part,
+    failure_text,
+)
 from tests.variants import namespace
 
 CHECKS = {
@@ -17,10 +22,6 @@ CHECKS = {
     "viterbi": a2.check_viterbi,
     "em_step": a2.check_em_step,
 }
-
-
-def failure_text(report) -> str:
-    return "\n".join([f"{p.name}\n{p.detail}" for p in report.failed()] + report.diagnosis).lower()
 
 
 @pytest.fixture(scope="module")
@@ -79,13 +80,7 @@ def test_references_pass_visible_checks_and_are_delegation_in_hidden_ones(part, 
 def test_mutant_fails_its_part_with_a_diagnosis(mutant):
     edits, broken, hint = variants.MUTANTS[mutant]
     ns = namespace(variants.A2.edited(edits))
-    for part in variants.PARTS:
-        report = CHECKS[part](ns[variants.COMPONENTS[part]])
-        if part in broken:
-            assert not report.passed, f"{mutant} passed the {part} check:\n{report}"
-            assert hint.lower() in failure_text(report), f"{mutant}: no '{hint}' in\n{report}"
-        else:
-            assert report.passed, f"{mutant} broke {part}, which it does not touch:\n{report}"
+    assert_mutant_fails_only_its_parts(mutant, CHECKS, variants.COMPONENTS, ns, broken, hint)
 
 
 @pytest.mark.parametrize("part", variants.PARTS)
@@ -100,10 +95,7 @@ def test_delegation_passes_visible_and_fails_only_its_delegation_check(part, no_
     component = ns[variants.COMPONENTS[part]]
     assert CHECKS[part](component).passed
     report = CHECKS[part](component, thorough=True)
-    assert [p.name for p in report.failed()] == [report.properties[-1].name] or all(
-        "does its own work" in p.name for p in report.failed()
-    ), str(report)
-    assert "does its own work" in failure_text(report)
+    assert_only_delegation_fails(report)
 
 
 def test_a_slow_trainer_fails_the_time_bar(solution, monkeypatch):
@@ -111,6 +103,13 @@ def test_a_slow_trainer_fails_the_time_bar(solution, monkeypatch):
     report = a2.check_train_bpe(solution["train_bpe"], thorough=True)
     (failed,) = report.failed()
     assert "finishes within" in failed.name and "lmcore's reference" in failed.name
+
+
+def test_a_trainer_over_the_memory_bound_fails_it(solution, monkeypatch):
+    monkeypatch.setattr(a2, "MEMORY_LIMIT_MB", 0.5)
+    report = a2.check_train_bpe(solution["train_bpe"], thorough=True)
+    (failed,) = report.failed()
+    assert "peak python memory" in failed.name.lower()
 
 
 def test_hugging_face_tokenizers_counts_as_delegation(no_perf):
@@ -132,9 +131,4 @@ def test_a_part_that_raises_is_reported_with_the_error():
 
 
 def test_registry_lists_every_part_with_a_visible_and_a_hidden_test():
-    assert ASSIGNMENTS["A2"] == {
-        f"test_{part}{suffix}": (part, suffix == "_hidden")
-        for part in variants.PARTS
-        for suffix in ("", "_hidden")
-    }
-    assert {p: PARTS[p].component for p in variants.PARTS} == variants.COMPONENTS
+    assert_registry_lists_every_part("A2", variants)

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from lmcore.grading import a7
-from lmcore.grading.parts import ASSIGNMENTS, PARTS
 from tests import a7_variants as variants
+from tests.checks import assert_registry_lists_every_part
 
 CHECKS = {
     "adamw": a7.check_adamw,
@@ -108,12 +108,7 @@ def test_unknown_delegation_rule_is_a_clear_error():
 
 
 def test_registry_lists_every_part_with_a_visible_and_a_hidden_test():
-    assert ASSIGNMENTS["A7"] == {
-        f"test_{part}{suffix}": (part, suffix == "_hidden")
-        for part in variants.PARTS
-        for suffix in ("", "_hidden")
-    }
-    assert {p: PARTS[p].component for p in variants.PARTS} == variants.COMPONENTS
+    assert_registry_lists_every_part("A7", variants)
 
 
 def _cosine_over_all_steps(step, max_steps, lr, min_lr, warmup_steps):

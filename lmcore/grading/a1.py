@@ -273,8 +273,8 @@ def _judge_model(report: Report, case: dict, out: dict, reference_cls, variants:
             f"{label} P(word | context) equals lmcore's on every tested context", not bad_value, detail
         )
         if bad_value or bad_sum or nonfinite:
-            for why, variant in variants.items():
-                if _matches_variant(variant, run, n, setting, got):
+            for why, candidates in variants.items():
+                if any(_matches_variant(v, run, n, setting, got) for v in candidates):
                     if why not in report.diagnosis:
                         report.diagnosis.append(why)
 
@@ -310,12 +310,13 @@ class _AddKWrongDenominator(ref.AddK):
         return (count + self.k) / (_context_count(self, context) + self.k)
 
 
+# the diagnosis -> the wrong models that show it (a wrong submission matching any of them gets it)
 ADD_K_MISTAKES = {
     "an unseen context gives probability 0: with add-k it gets k / (0 + k|V|) = 1/|V| for every word": (
-        _AddKUnseenZero
+        _AddKUnseenZero,
     ),
     "the denominator must add k once per vocabulary word, c(h) + k|V|, so the distribution sums to 1": (
-        _AddKWrongDenominator
+        _AddKWrongDenominator,
     ),
 }
 
@@ -395,7 +396,9 @@ class _KneserNeyVariant(ref.NGramLM):
         g = tuple(context[len(context) - (m - 1) :]) if m > 1 else ()
         total, types = self.totals.get((m, g), (0, 0))
         if total == 0:
-            return 0.0 if self.mistake == "unseen_zero" else self._p(word, context, m - 1)
+            if self.mistake in ("unseen_zero", "unseen_nan"):
+                return 0.0 if self.mistake == "unseen_zero" else math.nan
+            return self._p(word, context, m - 1)
         a = self.a[m].get(g + (word,), 0)
         if m == 1 and self.mistake == "no_uniform":
             return a / total
@@ -414,14 +417,15 @@ def _kn_variant(mistake: str) -> type:
 
 KN_MISTAKES = {
     "the lower orders use raw counts; Kneser-Ney's lower orders count CONTINUATIONS, N1+(. g w): "
-    "in how many distinct contexts the word appears": _kn_variant("raw_lower_counts"),
+    "in how many distinct contexts the word appears": (_kn_variant("raw_lower_counts"),),
     "the discounted mass is not redistributed: add d * T(g) / A(g) * P_lower(w | g') so the "
-    "distribution sums to 1": _kn_variant("no_redistribution"),
-    "an unseen context (A(g) = 0) must back off to the lower order, not give 0 or 0/0 = NaN": _kn_variant(
-        "unseen_zero"
+    "distribution sums to 1": (_kn_variant("no_redistribution"),),
+    "an unseen context (A(g) = 0) must back off to the lower order, not give 0 or 0/0 = NaN": (
+        _kn_variant("unseen_zero"),
+        _kn_variant("unseen_nan"),
     ),
     "the unigram level must also interpolate with the uniform distribution 1/|V|, so a word never "
-    "seen as a continuation (such as '<unk>') keeps some probability": _kn_variant("no_uniform"),
+    "seen as a continuation (such as '<unk>') keeps some probability": (_kn_variant("no_uniform"),),
 }
 
 

@@ -22,13 +22,14 @@ from lmcore.grading.report import Report
 
 SPECIALS = ("<|endoftext|>", "<|pad|>")
 LOG_TOL = 1e-9  # absolute, on log-probabilities of short texts
-# The performance bar of the hidden test: 1 MB of ``lmcore.data.synthetic_text`` (18,000 distinct pre-tokens)
-# to a vocabulary of 1,000, on a 2-core machine. Measured there: lmcore's reference trains in
-# about 1 s; the textbook loop that recounts the pairs of every distinct pre-token at every merge
-# (lmcore.bpe.train_bpe_naive) takes about 53 s. An incremental trainer passes with room to spare
-# on a busy grading machine; recounting everything at every merge does not.
+# The performance bar of the hidden test: 1 MB of ``lmcore.data.synthetic_text`` (18,000 distinct
+# pre-tokens) to a vocabulary of 1,000, on a 2-core machine. Measured there, idle: lmcore's
+# reference trains in 0.8 s and the solution notebook's trainer in about 1 s; the textbook loop
+# that recounts the pairs of every distinct pre-token at every merge (lmcore.bpe.train_bpe_naive)
+# takes 27 s, and 53 s on a busy machine. An incremental trainer passes with a wide margin on a
+# busy grading machine; recounting everything at every merge does not pass even on an idle one.
 PERF_BYTES, PERF_VOCAB = 1_000_000, 1000
-PERF_SECONDS = 30.0
+PERF_SECONDS = 15.0
 MEMORY_BYTES, MEMORY_LIMIT_MB = 250_000, 50.0  # the reference peaks at about 3 MB
 BANNED_LIBRARIES = ("tokenizers", "sentencepiece", "tiktoken")
 
@@ -457,6 +458,12 @@ def judge_decode(case: dict, out: dict) -> Report:
         elif got["text"] != want:
             wrong.append((ids, got["text"], want))
     report.add("runs on every list of ids, including invalid UTF-8", not errors, "\n".join(errors[:3]))
+    if any("UnicodeDecodeError" in e for e in errors):
+        _diagnose(
+            report,
+            "decoding raised on bytes that are not valid UTF-8 (a model can emit half a character): "
+            "decode with errors='replace', so each bad byte sequence becomes U+FFFD",
+        )
     detail = ""
     if wrong:
         ids, g, w = wrong[0]
