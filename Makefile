@@ -30,9 +30,12 @@ demo: $(STAMP)  ## autograde two demo students (the solution, the untouched rele
 autograde: $(STAMP)  ## autograde submitted/*/$(A) in the course directory (COURSE=...)
 	$(BIN)/python -m lmcore.classroom autograde $(A) $(if $(COURSE),--course-dir $(COURSE))
 
-# nbval runs without xdist: a notebook's cells share one kernel, which xdist would split
+# Each test file runs on one worker (--dist loadfile), so a module's expensive fixture (the
+# book, a graded class) is built once. (--dist loadgroup would be finer, but pytest 9 ignores
+# the node-id suffix xdist 3.8 uses for groups.) nbval runs without xdist: a notebook's cells
+# share one kernel, which xdist would split.
 test: $(STAMP)  ## the whole suite: tests/, then nbval on the executed solution notebooks
-	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15 tests
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15 tests
 	$(BIN)/python -m pytest -p no:xdist solutions --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 solutions-outputs: $(STAMP)  ## re-execute solutions/*/*.ipynb in place (their outputs are committed)

@@ -11,7 +11,7 @@ import pytest
 from lmcore.book_assets import remote_loads
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("book")]  # build the book once, on one worker
+pytestmark = pytest.mark.slow  # `make test` runs a file on one worker: the book is built once
 
 
 @pytest.fixture(scope="module")

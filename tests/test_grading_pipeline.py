@@ -12,8 +12,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from lmcore import classroom
 
-# runs notebooks with nbgrader; with `pytest -n N --dist loadgroup` one worker grades the class once
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("toy_class")]
+# runs notebooks with nbgrader; with `pytest -n N --dist loadfile` one worker grades the class once
+pytestmark = pytest.mark.slow
 CELL_TIMEOUT = 3  # s, for the infinite loop
 
 
