@@ -107,15 +107,23 @@ def count_pairs(words: Mapping[tuple[bytes, ...], int]) -> Counter[Merge]:
 def apply_merge(symbols: tuple[bytes, ...], pair: Merge) -> tuple[bytes, ...]:
     """Replace the non-overlapping occurrences of pair, left to right: (a,a,a) with (a,a) -> (aa,a)."""
     left, right = pair
+    return _merge_symbols(symbols, left, right, left + right)
+
+
+def _merge_symbols(symbols: tuple[bytes, ...], left: bytes, right: bytes, merged: bytes) -> tuple[bytes, ...]:
+    """``apply_merge`` with the merged symbol given: training passes one object for all words,
+    whose hash is then computed once, not once per word."""
     out = []
-    i, n = 0, len(symbols)
-    while i < n:
-        if i + 1 < n and symbols[i] == left and symbols[i + 1] == right:
-            out.append(left + right)
+    i, last = 0, len(symbols) - 1
+    while i < last:
+        if symbols[i] == left and symbols[i + 1] == right:
+            out.append(merged)
             i += 2
         else:
             out.append(symbols[i])
             i += 1
+    if i == last:  # the final symbol was not the left half of a merge
+        out.append(symbols[last])
     return tuple(out)
 
 
@@ -185,17 +193,20 @@ def train_bpe(
     tokens. ValueError if text is not a str, vocab_size < 256 + len(special_tokens), or a special
     token is empty or repeated.
 
-    Fast version: pair counts and, for each pair, the set of words holding it are kept up to date;
-    a merge revisits only the words that contain the merged pair and pushes only the counts it
-    changed. The best pair comes from a heap
-    of (-count, reversed-order key, pair) entries, with stale entries skipped when popped.
+    Fast version: pair counts are kept up to date, and for each pair the set of words that may
+    hold it; a merge revisits only those words and pushes only the counts it changed. Both
+    structures are lazy. The best pair comes from a heap of (-count, reversed-order key, pair)
+    entries, and an entry whose count has changed since it was pushed is skipped when popped. A
+    word stays in the set of a pair it has lost, and is skipped when that pair is merged (merging
+    leaves it as long as it was); a merge adds a word only to the sets of the pairs it creates,
+    which all hold the new symbol.
     """
     n_merges = _num_merges(text, vocab_size, special_tokens)
     counts = word_counts(text, special_tokens, pattern)
     words = list(counts)  # each a tuple of symbols, rewritten as merges apply
     freqs = list(counts.values())
     pair_counts: dict[Merge, int] = {}
-    where: dict[Merge, set[int]] = {}  # pair -> indices of the words that contain it
+    where: dict[Merge, set[int]] = {}  # pair -> indices of the words that contain it, and stale ones
     for i, (word, n) in enumerate(zip(words, freqs, strict=True)):
         for pair in pairwise(word):
             pair_counts[pair] = pair_counts.get(pair, 0) + n
@@ -219,20 +230,21 @@ def train_bpe(
             break
         pair = heapq.heappop(heap)[3]
         merges.append(pair)
+        left, right = pair
+        merged = left + right
         delta: dict[Merge, int] = {}  # how each pair's count changes with this merge
         for i in where.pop(pair):
             old, n = words[i], freqs[i]
-            new = words[i] = apply_merge(old, pair)
-            old_pairs, new_pairs = list(pairwise(old)), list(pairwise(new))
-            for p in old_pairs:
+            new = _merge_symbols(old, left, right, merged)
+            if len(new) == len(old):
+                continue  # a stale index: the word lost this pair to an earlier merge
+            words[i] = new
+            for p in pairwise(old):
                 delta[p] = delta.get(p, 0) - n
-            for p in new_pairs:
+            for p in pairwise(new):
                 delta[p] = delta.get(p, 0) + n
-            for p in set(old_pairs).difference(new_pairs):
-                if p != pair:  # the merged pair's own entry is gone from where already
-                    where[p].discard(i)
-            for p in set(new_pairs).difference(old_pairs):
-                where.setdefault(p, set()).add(i)
+                if merged in p:  # a pair the merge may have created
+                    where.setdefault(p, set()).add(i)
         for p, d in delta.items():
             if d == 0:
                 continue
@@ -242,7 +254,6 @@ def train_bpe(
                 heapq.heappush(heap, entry(p, count))
             else:
                 pair_counts.pop(p, None)
-                where.pop(p, None)
     return merges
 
 

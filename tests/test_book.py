@@ -11,7 +11,7 @@ import pytest
 from lmcore.book_assets import remote_loads
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.slow  # `make test` runs a file on one worker: the book is built once
+pytestmark = pytest.mark.slow  # builds the book once per xdist worker that runs these tests
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from lmcore import classroom
 
-# runs notebooks with nbgrader; with `pytest -n N --dist loadfile` one worker grades the class once
+# runs notebooks with nbgrader; the class is graded once per xdist worker that runs these tests
 pytestmark = pytest.mark.slow
 CELL_TIMEOUT = 3  # s, for the infinite loop
 
