@@ -3,8 +3,11 @@ solution; reject every mutant in its own part only, naming its mistake; and catc
 the hidden tests only. The hidden training test (1 MB, timed) runs once here, on the solution."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lmcore import bpe, unigram
+from lmcore.data import synthetic_text
 from lmcore.grading import a2
 from tests import a2_variants as variants
 from tests.checks import (
@@ -132,3 +135,38 @@ def test_a_part_that_raises_is_reported_with_the_error():
 
 def test_registry_lists_every_part_with_a_visible_and_a_hidden_test():
     assert_registry_lists_every_part("A2", variants)
+
+
+ROUND_TRIP_SPECIALS = ["<|endoftext|>", "<|pad|>"]
+
+
+@pytest.fixture(scope="module")
+def round_trip_merges():
+    return bpe.train_bpe(synthetic_text(20_000, seed=3), 420, ROUND_TRIP_SPECIALS)
+
+
+def round_trip_property(ns: dict, merges) -> None:
+    """Hypothesis searches arbitrary Unicode (no lone surrogates, which UTF-8 cannot encode), with
+    special tokens mixed in, for a text that ns's encode and decode do not round-trip. (The
+    checks' own random texts are seeded, so that every student sees the same cases.)"""
+
+    @settings(max_examples=150, deadline=None, derandomize=True)
+    @given(
+        st.lists(st.text(st.characters(codec="utf-8")) | st.sampled_from(ROUND_TRIP_SPECIALS)).map("".join)
+    )
+    def round_trip(text):
+        ids = ns["encode"](text, merges, ROUND_TRIP_SPECIALS)
+        assert ids == bpe.Tokenizer(merges, ROUND_TRIP_SPECIALS).encode(text)
+        assert ns["decode"](ids, merges, ROUND_TRIP_SPECIALS) == text
+
+    round_trip()
+
+
+def test_the_solution_round_trips_arbitrary_unicode(solution, round_trip_merges):
+    round_trip_property(solution, round_trip_merges)
+
+
+@pytest.mark.parametrize("mutant", ["decode_token_by_token", "special_tokens_split"])
+def test_the_round_trip_property_finds_a_mutant(mutant, round_trip_merges):
+    with pytest.raises(AssertionError):
+        round_trip_property(namespace(variants.A2.edited(variants.MUTANTS[mutant][0])), round_trip_merges)
