@@ -1,5 +1,7 @@
 """What the tests of the grading checks share: reading a report, and a mutant's expected verdicts."""
 
+from lmcore.grading.parts import ASSIGNMENTS, PARTS
+
 
 def failure_text(report) -> str:
     """The failed properties, their details and the diagnosis, lowercased for matching."""
@@ -27,8 +29,6 @@ def assert_only_delegation_fails(report) -> None:
 def assert_registry_lists_every_part(assignment_id: str, variants) -> None:
     """The grading registry has a visible and a hidden test cell for every part of the
     assignment, each naming the component the variants module says it checks."""
-    from lmcore.grading.parts import ASSIGNMENTS, PARTS
-
     assert ASSIGNMENTS[assignment_id] == {
         f"test_{part}{suffix}": (part, suffix == "_hidden")
         for part in variants.PARTS

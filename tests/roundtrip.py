@@ -17,13 +17,25 @@ def parts_lost(parts) -> set[str]:
     return {f"test_{part}{suffix}" for part in parts for suffix in POINTS}
 
 
-def standard_groups(submissions, variants, delegating, delegating_loses: set[str], extra=None) -> dict:
-    """name -> (make notebook, test cells it loses), by group, from a variants module."""
+def standard_groups(assignment_id: str, variants, extra=None) -> dict:
+    """name -> (make notebook, test cells it loses), by group, from a variants module.
+
+    The delegating solution is ``variants.DELEGATING``: whole solution cells by grade_id (a dict)
+    or (grade_id, old, new) edits (a list). Each cell it touches is a part's, and that part loses
+    only its hidden test."""
+    submissions = getattr(variants, assignment_id)
+    delegating = variants.DELEGATING
+    whole_cells = isinstance(delegating, dict)
+    delegating_parts = set(delegating) if whole_cells else {cell for cell, _, _ in delegating}
+
+    def make_delegating():
+        return submissions.replaced(delegating) if whole_cells else submissions.edited(delegating)
+
     references = {
         "solution": (submissions.solution, set()),
         "untouched": (submissions.release, set(full_marks(variants.PARTS))),
         "alternative": (lambda: submissions.replaced(variants.ALTERNATIVE), set()),
-        "delegating": (delegating, delegating_loses),
+        "delegating": (make_delegating, {f"test_{part}_hidden" for part in delegating_parts}),
         **(extra or {}),
     }
     mutants = {
@@ -33,9 +45,9 @@ def standard_groups(submissions, variants, delegating, delegating_loses: set[str
     return {"references": references, "mutants": mutants}
 
 
-def grade_group(tmp_path, assignment_id: str, parts, members: dict) -> dict:
+def grade_group(tmp_path, assignment_id: str, variants, members: dict) -> dict:
     """Grade one group; every test cell must score full points unless the student loses it."""
-    full = full_marks(parts)
+    full = full_marks(variants.PARTS)
     students = {
         name: (make(), {cell: (0 if cell in lost else points) for cell, points in full.items()})
         for name, (make, lost) in members.items()

@@ -7,12 +7,10 @@ import pytest
 from tests import a6_variants as variants
 from tests.roundtrip import grade_group, standard_groups
 
-GROUPS = standard_groups(
-    variants.A6, variants, lambda: variants.A6.edited(variants.DELEGATING), {"test_sampling_hidden"}
-)
+GROUPS = standard_groups("A6", variants)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("group", sorted(GROUPS))
 def test_a6_grades(group, tmp_path):
-    grade_group(tmp_path, "A6", variants.PARTS, GROUPS[group])
+    grade_group(tmp_path, "A6", variants, GROUPS[group])

@@ -7,15 +7,10 @@ import pytest
 from tests import a7_variants as variants
 from tests.roundtrip import grade_group, standard_groups
 
-GROUPS = standard_groups(
-    variants.A7,
-    variants,
-    lambda: variants.A7.replaced(variants.DELEGATING),
-    {f"test_{part}_hidden" for part in variants.DELEGATING},
-)
+GROUPS = standard_groups("A7", variants)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("group", sorted(GROUPS))
 def test_a7_grades(group, tmp_path):
-    grade_group(tmp_path, "A7", variants.PARTS, GROUPS[group])
+    grade_group(tmp_path, "A7", variants, GROUPS[group])

@@ -362,6 +362,9 @@ def probe_kneser_ney(model_cls, case: dict) -> dict:
     )
 
 
+UNSEEN_CONTEXT_MISTAKES = {"unseen_zero": 0.0, "unseen_nan": math.nan}  # what an unseen context gives
+
+
 class _KneserNeyVariant(ref.NGramLM):
     """Interpolated Kneser-Ney written out level by level, with one classic mistake switched on,
     to name what a wrong submission did. ``mistake=None`` is the correct model."""
@@ -396,8 +399,8 @@ class _KneserNeyVariant(ref.NGramLM):
         g = tuple(context[len(context) - (m - 1) :]) if m > 1 else ()
         total, types = self.totals.get((m, g), (0, 0))
         if total == 0:
-            if self.mistake in ("unseen_zero", "unseen_nan"):
-                return 0.0 if self.mistake == "unseen_zero" else math.nan
+            if self.mistake in UNSEEN_CONTEXT_MISTAKES:
+                return UNSEEN_CONTEXT_MISTAKES[self.mistake]
             return self._p(word, context, m - 1)
         a = self.a[m].get(g + (word,), 0)
         if m == 1 and self.mistake == "no_uniform":
