@@ -14,10 +14,11 @@ release directory. Student code is untrusted, so autograding is hardened:
 - Deleted test cells come back, with the gradebook's source, right after the cell that
   precedes them (RestoreGradebookMetadata again: nbgrader's own OverwriteCells.add_missing_cells
   fails the notebook when that preceding cell was deleted too).
+- The kernel runs sandboxed (lmcore.sandbox: another user, hidden course files, no network,
+  limits) and graded test cells are judged outside it (lmcore.grading.execute).
 - Each cell has a timeout; on a timeout the kernel is interrupted and the cell gets an
-  error, and the next cells still run (nbgrader's Execute always allows errors).
-  A submission that kills its kernel fails only itself: lmcore.classroom autogrades each
-  student in a process of its own and scores a notebook nbgrader could not grade 0.
+  error, and the next cells still run. A kernel that dies or ignores the interrupt is
+  replaced and the cells before re-run, so only the cell that did it fails.
 
 The gradebook is nbgrader's default, <course root>/gradebook.db; `python -m lmcore.classroom
 release` generates assignments/ without one (--no-db).
@@ -36,6 +37,22 @@ c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.OverwriteCells",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
+
+# nbgrader's own list, with its Execute replaced by the grader that runs the kernel in a sandbox
+# and judges every graded test cell outside it (lmcore.grading.execute)
+c.Autograde.autograde_preprocessors = [
+    "lmcore.grading.execute.GradingExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+# Limits of each student's kernel (lmcore.sandbox.Limits has the defaults):
+# c.GradingExecute.memory_bytes = 6 * 2**30
+# c.GradingExecute.cpu_seconds = 3600
+# c.GradingExecute.output_limit = 100_000   # characters kept per cell
 
 c.Execute.timeout = 300  # seconds per cell, on a CPU
 c.Execute.interrupt_on_timeout = True

@@ -1,4 +1,4 @@
-"""Release, autograde and audit a class with nbgrader's own command line.
+"""Release and autograde a class with nbgrader's own command line.
 
     python -m lmcore.classroom release [ID ...]       # assignments/<id>/ from solutions/<id>/
     python -m lmcore.classroom demo                   # grade two demo students in _build/course
@@ -11,25 +11,32 @@ feedback/ and grades.csv. This repository is one; `demo` makes another in _build
 
 Grading an assignment (grade_class):
   1. nbgrader generate_assignment: the gradebook learns the current test cells;
-  2. nbgrader autograde, one process per student: a submission that hangs, crashes its
-     kernel or breaks nbgrader fails only itself, and a notebook nbgrader could not grade
-     scores 0 (each cell also has a timeout, see nbgrader_config.py);
-  3. the audit (lmcore.grading.audit) re-checks each autograded notebook outside the
-     student's kernel; a test cell nbgrader gave points to but the audit fails gets a
-     manual score of 0 in the gradebook, with a comment saying why. It fails closed: a
-     notebook the audit cannot check (an assignment it does not know, say) scores 0;
-  4. nbgrader generate_feedback and nbgrader export (grades.csv); the grade table.
-On a GPU machine nothing changes: the hidden tests use CUDA when torch sees it.
+  2. staging: each submission's notebooks, if they are plain files and readable notebooks,
+     are copied (outputs dropped) to a private directory that nbgrader grades from; every
+     other entry of the submission folder stays behind, with a note in the table;
+  3. nbgrader autograde, one process per student, in a network namespace of its own and
+     killed with everything it started after `submission_timeout` seconds. Its Execute is
+     lmcore.grading.execute.GradingExecute (see nbgrader_config.py): the kernel runs in the
+     sandbox of lmcore.sandbox, each graded test cell is judged outside the kernel, and a
+     part that delegates, copies lmcore's reference or tampers with the grader scores 0;
+  4. nbgrader generate_feedback and nbgrader export (grades.csv); the grade table, whose
+     notes say what staging left behind, which parts lost everything and why, copy suspects,
+     and kernel restarts.
+One submission cannot stop the batch: whatever its state, it gets a row and grades.csv is
+written. On a GPU machine nothing changes: the hidden tests use CUDA when torch sees it.
 """
 
 import argparse
 import contextlib
 import copy
+import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -37,13 +44,14 @@ from pathlib import Path
 
 import nbformat
 import psutil
-from nbgrader.api import Gradebook
+from nbgrader.api import Gradebook, MissingEntry
 from tqdm import tqdm
+
+from lmcore import sandbox
+from lmcore.grading import execute
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_COURSE = REPO / "_build" / "course"
-STUDENT_TIMEOUT = 3 * 3600  # s; a last resort, since every cell has its own timeout
-AUDIT_MARK = "[audit]"  # starts every comment the audit writes, so a later run can replace it
 
 
 class ClassroomError(Exception):
@@ -203,13 +211,87 @@ def _parts(course_dir: Path, assignment_id: str) -> dict[str, dict[str, list[str
 
 # ---------------------------------------------------------------------------- grading
 
+SUBMISSION_TIMEOUT = 3600  # s for one student's autograde, every cell and restart included
+MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
 
-def audit(notebook: Path, assignment_id: str) -> dict[str, bool]:
-    """Test cell grade_id -> whether its part passes when checked outside the student's kernel.
-    The one seam to lmcore.grading.audit (tests of toy assignments replace this function)."""
-    from lmcore.grading.audit import audit_notebook
 
-    return audit_notebook(notebook, assignment_id)
+def _kind(entry: os.DirEntry) -> str:
+    if entry.is_symlink():
+        return "a link" if os.path.exists(entry.path) else "a broken link"
+    if entry.is_dir(follow_symlinks=False):
+        return "a folder"
+    return "a file" if entry.is_file(follow_symlinks=False) else "a special file"
+
+
+def stage(course_dir: Path, assignment_id: str, student: str, staged: Path) -> list[str]:
+    """Copy what nbgrader should grade from submitted/<student>/<id>/ to staged/<student>/<id>/:
+    each of the assignment's notebooks that is a plain file and a readable notebook (its
+    outputs dropped), and timestamp.txt. Everything else stays behind. Notes for the table."""
+    source = Path(course_dir) / "submitted" / student / assignment_id
+    target = staged / student / assignment_id
+    target.mkdir(parents=True)
+    expected = sorted(p.name for p in (Path(course_dir) / "solutions" / assignment_id).glob("*.ipynb"))
+    solution_ids = {name: _solution_ids(Path(course_dir) / "solutions" / assignment_id / name) for name in expected}
+    notes, ignored = [], []
+    try:
+        entries = sorted(os.scandir(source), key=lambda e: e.name)
+    except OSError as exc:
+        return [f"the submission folder cannot be read ({exc.strerror})"]
+    for entry in entries:
+        if entry.name in expected and _kind(entry) == "a file":
+            notes += _stage_notebook(Path(entry.path), target / entry.name, solution_ids[entry.name])
+        elif entry.name in expected:
+            notes.append(f"{entry.name} is {_kind(entry)}, not a notebook file: not graded")
+        elif entry.name == "timestamp.txt" and _kind(entry) == "a file" and entry.stat().st_size < 100:
+            shutil.copy(entry.path, target / entry.name)
+        else:
+            ignored.append(f"{entry.name} ({_kind(entry)})")
+    if ignored:
+        notes.append(f"ignored {len(ignored)} other entr{'y' if len(ignored) == 1 else 'ies'}: " + ", ".join(ignored[:5]) + (" ..." if len(ignored) > 5 else ""))
+    notes += [f"no {name} submitted" for name in expected if not (target / name).exists() and not any(name in n for n in notes)]
+    return notes
+
+
+def _solution_ids(path: Path) -> set[str]:
+    return {_meta(c)["grade_id"] for c in nbformat.read(path, as_version=4).cells if _meta(c).get("solution")}
+
+
+def _stage_notebook(source: Path, target: Path, solution_ids: set[str]) -> list[str]:
+    if source.stat().st_size > MAX_NOTEBOOK_BYTES:
+        return [f"{source.name} is larger than {MAX_NOTEBOOK_BYTES >> 20} MB: not graded"]
+    try:
+        nb = nbformat.read(source, as_version=4)
+        for cell in nb.cells:
+            if cell.get("cell_type") == "code":
+                cell.outputs, cell.execution_count = [], None
+        nbformat.write(nb, target)
+    except Exception as exc:  # invalid JSON, not a notebook, an unknown format version
+        first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else ""
+        return [f"{source.name} is not a readable notebook ({type(exc).__name__}: {first}): not graded"]
+    found = {_meta(c).get("grade_id") for c in nb.cells} & solution_ids
+    if not found:
+        return [f"{source.name} has none of the assignment's solution cells ({', '.join(sorted(solution_ids))}): another notebook?"]
+    return []
+
+
+def nbgrader_isolated(course_dir: Path, log: Path, *args: str, env: dict | None = None, timeout: float) -> int | None:
+    """nbgrader ARGS in a network namespace of its own (see lmcore.sandbox), output to `log`;
+    its exit status, or None when it ran past `timeout` and was killed with its process group.
+    Waiting on the process, not on its output, means nothing it leaves behind holds us up."""
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    argv = sandbox.net_isolated([sys.executable, "-m", "nbgrader", *args])
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            argv, cwd=course_dir, env={**os.environ, "PATH": path, **(env or {})}, stdin=subprocess.DEVNULL,
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        try:
+            return proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return None
 
 
 def grade_class(
@@ -217,8 +299,9 @@ def grade_class(
     assignment_id: str,
     students: list[str] | None = None,
     cell_timeout: int | None = None,
+    submission_timeout: float = SUBMISSION_TIMEOUT,
 ) -> list[Row]:
-    """Autograde, audit, give feedback on and export submitted/*/<assignment_id> (or only the
+    """Autograde, give feedback on and export submitted/*/<assignment_id> (or only the
     students given); their grade rows. cell_timeout (s) overrides nbgrader_config.py's."""
     course_dir = Path(course_dir).resolve()
     _check_id(course_dir, assignment_id)
@@ -229,90 +312,74 @@ def grade_class(
             f"no submissions of {assignment_id} from {sorted(set(students) - set(submitted)) or 'anyone'}: "
             f"expected {course_dir}/submitted/<student>/{assignment_id}/{assignment_id}.ipynb"
         )
+    if sandbox.isolation().mode == "root":
+        sandbox.sandbox_ids()  # create the sandbox user once, before any kernel needs it
     _nbgrader_checked(course_dir, "generate_assignment", assignment_id, "--force")  # the gradebook's tests
     parts = _parts(course_dir, assignment_id)
     options = [f"--Execute.timeout={cell_timeout}"] if cell_timeout else []
     notes = {}
-    for student in tqdm(students, desc=f"grading {assignment_id}", unit="student"):
-        proc = nbgrader(
-            course_dir, "autograde", assignment_id, "--student", student, "--force", *options,
-            timeout=STUDENT_TIMEOUT,
-        )  # fmt: skip
-        autograded = course_dir / "autograded" / student / assignment_id
-        if proc.returncode == 0 and all((autograded / f"{nb}.ipynb").exists() for nb in parts):
-            verdicts = {nb: _audit(autograded / f"{nb}.ipynb", assignment_id, ps) for nb, ps in parts.items()}
-        else:
-            print(f"nbgrader could not grade {student}:\n{proc.stdout[-2000:]}", file=sys.stderr)
-            shutil.rmtree(course_dir / "feedback" / student / assignment_id, ignore_errors=True)  # stale
-            verdicts = dict.fromkeys(parts, f"nbgrader could not grade the notebook: {_failure(proc.stdout)}")
-        notes[student] = _reconcile(course_dir, assignment_id, student, parts, verdicts)
+    with tempfile.TemporaryDirectory(prefix="lmcore-staged-") as private:
+        private = Path(private)
+        for student in tqdm(students, desc=f"grading {assignment_id}", unit="student"):
+            notes[student] = stage(course_dir, assignment_id, student, private / "submitted")
+            notes[student] += _autograde(course_dir, assignment_id, student, private, options, submission_timeout)
     _nbgrader_checked(course_dir, "generate_feedback", assignment_id, "--force")
     _nbgrader_checked(course_dir, "export")
     return [_row(course_dir, assignment_id, student, parts, notes[student]) for student in students]
 
 
-def _audit(notebook: Path, assignment_id: str, parts: dict[str, list[str]]) -> dict[str, bool] | str:
-    """The audit's verdict on each test cell, or why there is none (then they all count as failed)."""
-    try:
-        verdict = audit(notebook, assignment_id)
-    except Exception as exc:
-        return f"the audit could not check the notebook: {type(exc).__name__}: {exc}"
-    missing = sorted({test for tests in parts.values() for test in tests} - set(verdict))
-    return f"the audit has no verdict for {', '.join(missing)}" if missing else verdict
-
-
-def _reconcile(course_dir: Path, assignment_id: str, student: str, parts, verdicts) -> list[str]:
-    """Give a manual score of 0, with a comment on the part's solution cell, to each test cell that
-    nbgrader did not score 0 but that failed the audit; first undo what an earlier run decided.
-    verdicts: notebook -> {test cell: passed}, or why none of its test cells can be trusted.
-    Returns notes for the grade table."""
-    notes = []
-    with Gradebook(_db_url(course_dir)) as gb:
-        gb.update_or_create_student(student)
-        for nb in gb.update_or_create_submission(assignment_id, student).notebooks:
-            grades, comments = {g.name: g for g in nb.grades}, {c.name: c for c in nb.comments}
-            verdict, zeroed = verdicts[nb.name], []
-            why = (
-                verdict
-                if isinstance(verdict, str)
-                else "passed in the notebook's kernel but fails when checked outside it"
-            )
-            for part, tests in parts[nb.name].items():
-                comment = comments[part]
-                if (comment.manual_comment or "").startswith(AUDIT_MARK):
-                    comment.manual_comment = None
-                    for test in tests:
-                        grades[test].manual_score = None
-                        grades[test].needs_manual_grade = grades[test].auto_score is None
-                failed = [t for t in tests if isinstance(verdict, str) or not verdict[t]]
-                part_zeroed = [t for t in failed if grades[t].auto_score != 0]
-                for test in part_zeroed:
-                    grades[test].manual_score, grades[test].needs_manual_grade = 0.0, False
-                if part_zeroed:
-                    comment.manual_comment = f"{AUDIT_MARK} {', '.join(part_zeroed)} scored 0: {why}"
-                zeroed += part_zeroed
-            if zeroed:
-                notes.append(f"{', '.join(zeroed)} scored 0: {why}")
-        gb.db.commit()
+def _autograde(course_dir, assignment_id, student, private: Path, options, timeout) -> list[str]:
+    """One student's nbgrader autograde, sandboxed; notes for the table."""
+    summary, log = private / f"{student}.json", private / f"{student}.log"
+    status = nbgrader_isolated(
+        course_dir, log, "autograde", assignment_id, "--student", student, "--force",
+        f"--CourseDirectory.submitted_directory={private / 'submitted'}", *options,
+        env={execute.SUMMARY_ENV: str(summary)}, timeout=timeout,
+    )  # fmt: skip
+    autograded = course_dir / "autograded" / student / assignment_id
+    if status != 0 or not autograded.exists():
+        output = log.read_text(errors="replace")
+        print(f"nbgrader could not grade {student}:\n{output[-2000:]}", file=sys.stderr)
+        shutil.rmtree(autograded, ignore_errors=True)
+        shutil.rmtree(course_dir / "feedback" / student / assignment_id, ignore_errors=True)  # stale
+        why = f"grading did not finish within {timeout:.0f} s" if status is None else _failure(output)
+        return [f"not graded, every part scores 0: {why}"]
+    if not summary.exists():
+        return []
+    result = json.loads(summary.read_text())
+    notes = [f"every part scores 0: {result['everything'][0]}" + (" ..." if len(result["everything"]) > 1 else "")] if result["everything"] else []
+    notes += [f"{part} scores 0: {found[0]}" for part, found in result["findings"].items()]
+    notes += [f"copy suspect: {s}" for s in result["suspects"]]
+    notes += [f"the kernel was restarted {result['restarts']} time(s)"] if result["restarts"] else []
     return notes
+
+
+def _row(course_dir: Path, assignment_id: str, student: str, parts, notes: list[str]) -> Row:
+    """The student's points from the gradebook; 0 for any test cell it has no grade for."""
+    tests = {test: None for nb_parts in parts.values() for tests in nb_parts.values() for test in tests}
+    scores, max_scores = dict.fromkeys(tests, 0.0), dict.fromkeys(tests, 0.0)
+    with Gradebook(_db_url(course_dir)) as gb:
+        for nb in gb.find_assignment(assignment_id).notebooks:
+            for cell in nb.grade_cells:
+                max_scores[cell.name] = cell.max_score
+        try:
+            submission = gb.find_submission(assignment_id, student)
+            for g in (g for nb in submission.notebooks for g in nb.grades):
+                scores[g.name] = g.score
+        except MissingEntry:
+            notes = [*notes, "no grades in the gradebook"]
+    return Row(
+        student=student,
+        assignment=assignment_id,
+        scores=scores,
+        max_scores=max_scores,
+        parts={part: tests for nb_parts in parts.values() for part, tests in nb_parts.items()},
+        notes=notes,
+    )
 
 
 def _db_url(course_dir: Path) -> str:
     return f"sqlite:///{Path(course_dir) / 'gradebook.db'}"  # nbgrader's default
-
-
-def _row(course_dir: Path, assignment_id: str, student: str, parts, notes: list[str]) -> Row:
-    with Gradebook(_db_url(course_dir)) as gb:
-        submission = gb.find_submission(assignment_id, student)
-        grades = [g for nb in submission.notebooks for g in nb.grades]
-        return Row(
-            student=student,
-            assignment=assignment_id,
-            scores={g.name: g.score for g in grades},
-            max_scores={g.name: g.max_score for g in grades},
-            parts={part: tests for nb_parts in parts.values() for part, tests in nb_parts.items()},
-            notes=notes,
-        )
 
 
 def grade_submissions(

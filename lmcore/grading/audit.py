@@ -1,135 +1,297 @@
-"""Re-grade a submitted notebook outside the student's kernel.
+"""The trusted half of grading: what a notebook's source shows, and the verdict on its probes.
 
-In the kernel nbgrader runs, the student's code runs first and could forge any
-verdict (swallow exceptions, patch the checks, patch torch). So the audit:
-  1. (trusted parent) reads the notebook and builds each part's inputs;
-  2. (untrusted child process) executes the notebook's non-test code cells,
-     then runs each part's *probe*: the student's component on those inputs;
-     it returns plain tensors, loaded back with ``weights_only=True``;
-  3. (trusted parent) *judges* the outputs against the reference, and reads the
-     solution cells' source for delegation (banned kernels or lmcore references).
-The child can still return whatever it likes, but matching the reference
-outputs then means computing them, which is the assignment.
+A submission is run once, in a sandboxed kernel (lmcore.sandbox), by
+lmcore.grading.execute. Where a graded test cell stood, the kernel runs the part's *probe*
+(lmcore.grading.kernel_probe) and sends back plain outputs; this module, imported by the
+grader before any student code runs, judges them against the reference. Its own evidence:
 
-    python -m lmcore.grading.audit path/to/A5.ipynb A5     # prints a JSON verdict
+* **source findings** (``static_audit``), read from the notebook in the grader's process:
+  - *delegation*: a part's solution cell imports from lmcore, names a fused library op or
+    lmcore reference that the part's rules ban (also as a string), or uses a name that
+    another student cell imported from lmcore;
+  - *copies*: a function or class whose syntax tree, with every name and string replaced by
+    a placeholder, equals one of lmcore's reference functions (renaming hides nothing);
+    near-copies are reported to the instructor as copy suspects, without penalty;
+  - *tampering*: code built or read at run time (exec, eval, compile, __import__,
+    importlib, inspect, ctypes), IPython's hooks (get_ipython), the profiler and the module
+    table (sys.setprofile, sys.modules), function internals (__globals__, __code__), or
+    assignments into lmcore's modules. Such a notebook cannot be checked for delegation, so
+    every part scores 0, with the line that did it.
+* **run findings**: the probe of a thorough check also records which banned operators and
+  reference functions the component called. The student could forge that record, which
+  only hides what the source findings look for.
+
+A part with any delegation, copy or tampering finding scores 0 in all its test cells.
+
+    python -m lmcore.grading.audit path/to/A5.ipynb A5     # runs it sandboxed, prints JSON
 """
 
+import ast
+import difflib
+import inspect
 import json
-import os
-import subprocess
 import sys
-import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
-import torch
 
-from lmcore.grading.delegation import RULES, dynamic_findings, static_findings
+from lmcore import attention, batching, bpe, generation, kv_cache, model, ngram, sampling, train, unigram
+from lmcore.grading.delegation import RULES, dynamic_findings
 from lmcore.grading.parts import ASSIGNMENTS, PARTS
+from lmcore.grading.report import Report
+
+REFERENCE_MODULES = (attention, batching, bpe, generation, kv_cache, model, ngram, sampling, train, unigram)
+MIN_COPY_NODES = 60  # smaller functions are too short to call a copy (a correct one-liner is the one-liner)
+SUSPECT_RATIO = 0.9  # normalized similarity at which a near-copy is reported to the instructor
+RUNTIME_CODE = {"exec", "eval", "compile", "__import__", "breakpoint"}
+TAMPER_MODULES = {"importlib", "inspect", "ctypes", "gc", "builtins", "runpy", "marshal"}
+TAMPER_ATTRS = {
+    "__globals__", "__builtins__", "__code__", "__closure__", "__subclasses__", "__import__",
+    "setprofile", "settrace", "modules", "_getframe", "meta_path", "addaudithook", "FunctionType", "CodeType",
+}  # fmt: skip
+TAMPER_ROOTS = {"sys", "IPython", "builtins"}  # assigning into these changes the grader's world
 
 
 def _nbgrader(cell) -> dict:
     return cell.get("metadata", {}).get("nbgrader", {})
 
 
-def _is_test_cell(cell) -> bool:
+def is_test_cell(cell) -> bool:
     meta = _nbgrader(cell)
-    return bool(meta.get("grade")) and not meta.get("solution")
+    return bool(meta.get("grade")) and not meta.get("solution") and cell.get("cell_type") == "code"
 
 
-def audit_notebook(path: str | Path, assignment_id: str, timeout: float = 1200) -> dict[str, bool]:
-    """For each autograded test cell of the assignment, whether its part passes."""
-    return {cell: verdict["passed"] for cell, verdict in audit_details(path, assignment_id, timeout).items()}
+def _editable(cell) -> bool:
+    """Cells whose source is the student's: solution cells and cells the student added."""
+    meta = _nbgrader(cell)
+    return cell.get("cell_type") == "code" and (bool(meta.get("solution")) or not meta)
 
 
-def audit_details(path: str | Path, assignment_id: str, timeout: float = 1200) -> dict[str, dict]:
-    if assignment_id not in ASSIGNMENTS:
-        raise ValueError(f"unknown assignment {assignment_id!r}; audited: {sorted(ASSIGNMENTS)}")
-    path = Path(path)
-    nb = nbformat.read(path, as_version=4)
-    code = [c.source for c in nb.cells if c.cell_type == "code" and not _is_test_cell(c)]
-    solutions = {_nbgrader(c).get("grade_id"): c.source for c in nb.cells if _nbgrader(c).get("solution")}
-    tasks = sorted(set(ASSIGNMENTS[assignment_id].values()))
-    cases = {task: PARTS[task[0]].cases(task[1]) for task in tasks}
-    outputs, error = _run_child(code, cases, path.parent, timeout)
-    verdicts = {}
-    for cell, task in ASSIGNMENTS[assignment_id].items():
-        part, thorough = task
-        if error:
-            verdicts[cell] = {"passed": False, "why": error}
+def _parse(source: str) -> ast.Module | None:
+    lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
+    try:
+        return ast.parse("\n".join(lines))
+    except SyntaxError:
+        return None
+
+
+# ----------------------------------------------------------------------------- copies
+
+
+class _Normalize(ast.NodeTransformer):
+    """Every identifier becomes v0, v1, ... in order of first use; strings and docstrings go."""
+
+    def __init__(self):
+        self.names: dict[str, str] = {}
+
+    def _name(self, name: str) -> str:
+        return self.names.setdefault(name, f"v{len(self.names)}")
+
+    def _definition(self, node):
+        node.name = self._name(node.name)
+        body = node.body
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+            node.body = body[1:] or [ast.Pass()]
+        return self.generic_visit(node)
+
+    visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = _definition
+
+    def visit_Name(self, node):
+        node.id = self._name(node.id)
+        return node
+
+    def visit_arg(self, node):
+        node.arg, node.annotation = self._name(node.arg), None
+        return node
+
+    def visit_Attribute(self, node):
+        node.attr = self._name(node.attr)
+        return self.generic_visit(node)
+
+    def visit_keyword(self, node):
+        node.arg = node.arg and self._name(node.arg)
+        return self.generic_visit(node)
+
+    def visit_Constant(self, node):
+        return ast.Constant("") if isinstance(node.value, str) else node
+
+
+def _shape(node: ast.AST) -> tuple[str, int]:
+    """(normalized dump, node count) of a function or class."""
+    import copy
+
+    tree = _Normalize().visit(copy.deepcopy(node))
+    return ast.dump(tree, annotate_fields=False), sum(1 for _ in ast.walk(tree))
+
+
+def _definitions(tree: ast.Module):
+    """Top-level functions and classes: a class is compared whole, since a correct method
+    (a constructor that declares the layers the contract names) may well equal the reference's."""
+    return [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)]
+
+
+def _reference_shapes() -> dict[str, tuple[str, int]]:
+    shapes = {}
+    for module in REFERENCE_MODULES:
+        tree = ast.parse(inspect.getsource(module))
+        for node in _definitions(tree):
+            dump, size = _shape(node)
+            if size >= MIN_COPY_NODES:
+                shapes[f"{module.__name__}.{node.name}"] = (dump, size)
+    return shapes
+
+
+REFERENCE_SHAPES = _reference_shapes()  # computed at import, before any student code runs
+
+
+def copy_findings(tree: ast.AST) -> tuple[list[str], list[str]]:
+    """(exact copies of lmcore's references, near-copies) among the definitions in tree."""
+    copies, suspects = [], []
+    for node in _definitions(tree):
+        dump, size = _shape(node)
+        if size < MIN_COPY_NODES:
             continue
-        report = PARTS[part].judge(cases[task], outputs["probes"][task])
-        delegation = thorough and part in RULES
-        findings = static_findings(part, solutions.get(part, "")) if delegation else []
-        findings += outputs["delegation"].get(part, []) if delegation else []
-        passed = report.passed and not findings
-        why = "" if passed else (str(report) if not report.passed else "delegates: " + "; ".join(findings))
-        verdicts[cell] = {"passed": passed, "why": why}
-    return verdicts
+        for name, (ref_dump, ref_size) in REFERENCE_SHAPES.items():
+            if dump == ref_dump:
+                copies.append(f"line {node.lineno}: {node.name} is lmcore's {name} with other names")
+                break
+            if 0.8 < size / ref_size < 1.25:
+                matcher = difflib.SequenceMatcher(None, dump.split(), ref_dump.split(), autojunk=False)
+                if matcher.quick_ratio() >= SUSPECT_RATIO and matcher.ratio() >= SUSPECT_RATIO:
+                    suspects.append(f"{node.name} is {matcher.ratio():.0%} like lmcore's {name}")
+                    break
+    return copies, suspects
 
 
-def _run_child(code: list[str], cases: dict, cwd: Path, timeout: float):
-    with tempfile.TemporaryDirectory() as tmp:
-        request, result = Path(tmp) / "request.pt", Path(tmp) / "result.pt"
-        torch.save({"code": code, "cases": cases}, request)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "MPLBACKEND": "Agg"}
-        try:
-            proc = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "lmcore.grading.audit",
-                    "--child",
-                    str(request),
-                    str(result),
-                ],
-                cwd=cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-            )
-        except subprocess.TimeoutExpired:
-            return None, f"the notebook's code did not finish within {timeout:.0f} s"
-        if not result.exists():
-            return (
-                None,
-                f"the notebook's code stopped the audit (exit {proc.returncode}): {proc.stderr[-500:]}",
-            )
-        try:
-            return torch.load(result, weights_only=True), None
-        except Exception as exc:  # a child that wrote something other than plain tensors
-            return None, f"the audit's result could not be read safely: {exc}"
+# ------------------------------------------------------------------------- the source
 
 
-def _child(request_path: str, result_path: str) -> None:
-    """Untrusted side: run the notebook's code, then the probes. Writes plain data only."""
-    request = torch.load(request_path, weights_only=False)  # written by the trusted parent
-    namespace: dict = {"__name__": "__main__"}
-    for source in request["code"]:
-        lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
-        try:
-            exec(compile("\n".join(lines), "<notebook cell>", "exec"), namespace)
-        except Exception as exc:  # a broken cell fails only the parts that need it
-            print(f"cell raised {type(exc).__name__}: {exc}", file=sys.stderr)
-    probes, delegation = {}, {}
-    for (part, thorough), case in request["cases"].items():
-        spec = PARTS[part]
-        component = namespace.get(spec.component)
-        if component is None:
-            probes[(part, thorough)] = _missing(part, spec.component, case)
+def _root(node: ast.AST) -> str | None:
+    while isinstance(node, ast.Attribute | ast.Subscript | ast.Call):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _lmcore_names(tree: ast.AST) -> set[str]:
+    """Names a cell binds by importing from lmcore."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lmcore"):
+            names |= {a.asname or a.name for a in node.names}
+        elif isinstance(node, ast.Import):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names if a.name.startswith("lmcore")}
+    return names
+
+
+def tampering_findings(tree: ast.AST, lmcore_names: set[str]) -> list[str]:
+    found = []
+    for node in ast.walk(tree):
+        line = getattr(node, "lineno", "?")
+        if isinstance(node, ast.Name) and node.id in RUNTIME_CODE | {"get_ipython"}:
+            found.append(f"line {line}: {node.id}")
+        elif isinstance(node, ast.Attribute) and node.attr in TAMPER_ATTRS:
+            found.append(f"line {line}: .{node.attr}")
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            found += [f"line {line}: import {m}" for m in modules if m.split(".")[0] in TAMPER_MODULES]
+        elif isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign | ast.Delete):
+            targets = node.targets if isinstance(node, ast.Assign | ast.Delete) else [node.target]
+            for target in targets:
+                root = _root(target) if isinstance(target, ast.Attribute | ast.Subscript) else None
+                if root in lmcore_names | TAMPER_ROOTS:
+                    found.append(f"line {line}: changes {ast.unparse(target)}")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("setattr", "delattr"):
+            if node.args and _root(node.args[0]) in lmcore_names | TAMPER_ROOTS:
+                found.append(f"line {line}: {node.func.id} on {ast.unparse(node.args[0])}")
+    return found
+
+
+def _banned_names(part: str, tree: ast.AST) -> list[str]:
+    names = set(RULES[part].names) if part in RULES else set()
+    found = []
+    for node in ast.walk(tree):
+        line = getattr(node, "lineno", "?")
+        if isinstance(node, ast.Attribute) and node.attr in names:
+            found.append(f"line {line}: .{node.attr}")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names:
+            found.append(f"line {line}: the string {node.value!r}")
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lmcore"):
+            found += [f"line {line}: from {node.module} import {a.name}" for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            found += [f"line {line}: from {node.module} import {a.name}" for a in node.names if a.name in names]
+        elif isinstance(node, ast.Import):
+            found += [f"line {line}: import {a.name}" for a in node.names if a.name.startswith("lmcore")]
+    return found
+
+
+@dataclass
+class SourceAudit:
+    """What the notebook's source shows. parts: part -> findings that cost it every point;
+    everything: findings that cost every part; suspects: for the instructor only."""
+
+    parts: dict[str, list[str]] = field(default_factory=dict)
+    everything: list[str] = field(default_factory=list)
+    suspects: list[str] = field(default_factory=list)
+
+    def findings(self, part: str) -> list[str]:
+        return self.everything + self.parts.get(part, [])
+
+
+def static_audit(nb: nbformat.NotebookNode, assignment_id: str) -> SourceAudit:
+    audit = SourceAudit()
+    part_names = sorted({part for part, _ in ASSIGNMENTS.get(assignment_id, {}).values()})
+    solutions = {_nbgrader(c).get("grade_id"): c for c in nb.cells if _nbgrader(c).get("solution")}
+    added_imports = set()
+    lmcore_names = {"lmcore"}
+    for cell in nb.cells:
+        tree = _parse(cell.source) if cell.get("cell_type") == "code" else None
+        lmcore_names |= _lmcore_names(tree) if tree else set()
+    for index, cell in enumerate(nb.cells):
+        if not _editable(cell):
             continue
-        probes[(part, thorough)] = spec.probe(component, case)
-        if thorough and part in RULES:
-            try:
-                delegation[part] = dynamic_findings(part, component)
-            except Exception as exc:
-                delegation[part] = [f"running it raised {type(exc).__name__}: {exc}"]
-    torch.save({"probes": probes, "delegation": delegation}, result_path)
+        where = f"cell {_nbgrader(cell).get('grade_id') or index}"
+        tree = _parse(cell.source)
+        if tree is None:
+            continue  # a syntax error fails the part that needs the cell, when it runs
+        if not _nbgrader(cell):
+            added_imports |= _lmcore_names(tree)
+        audit.everything += [f"{where}, {f}" for f in tampering_findings(tree, lmcore_names)]
+        copies, suspects = copy_findings(tree)
+        audit.suspects += suspects
+        part = _nbgrader(cell).get("grade_id")
+        target = audit.parts.setdefault(part, []) if part in part_names else audit.everything
+        target += [f"{where}, {f}" for f in copies]
+    for part in part_names:
+        tree = _parse(solutions[part].source) if part in solutions else None
+        if tree is None:
+            continue
+        found = _banned_names(part, tree)
+        used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} & added_imports
+        found += [f"uses {name}, imported from lmcore in another cell" for name in sorted(used)]
+        audit.parts.setdefault(part, []).extend(found)
+    return audit
 
 
-def _missing(part: str, name: str, case: dict) -> dict:
+# ------------------------------------------------------------------------- the probes
+
+
+def probe_outputs(part: str, thorough: bool, case, namespace: dict) -> dict:
+    """Untrusted: the part's probe on the notebook's component (run inside the kernel)."""
+    spec = PARTS[part]
+    component = namespace.get(spec.component)
+    if component is None:
+        return _missing(part, spec.component, case)
+    outputs = spec.probe(component, case)
+    if thorough and part in RULES:
+        try:
+            outputs["delegation"] = dynamic_findings(part, component)
+        except Exception as exc:
+            outputs["delegation_error"] = f"{type(exc).__name__}: {exc}"
+    return outputs
+
+
+def _missing(part: str, name: str, case) -> dict:
     """Probe output for a component the notebook never defined: every step errs."""
     message = f"NameError: the notebook does not define {name}"
 
@@ -139,10 +301,52 @@ def _missing(part: str, name: str, case: dict) -> dict:
     return PARTS[part].probe(broken, case)
 
 
+@dataclass
+class Verdict:
+    part: str
+    passed: bool
+    report: str  # what the student reads in the test cell's output
+    delegation: list[str] = field(default_factory=list)  # from the run; the source's come apart
+
+
+def judge_outputs(part: str, case, outputs) -> Verdict:
+    """Trusted: the judge's verdict on what the probe sent back."""
+    if not isinstance(outputs, dict):
+        return Verdict(part, False, f"{part}: the probe sent back {type(outputs).__name__}, not its outputs")
+    if "probe_error" in outputs:
+        why = outputs["probe_error"]
+        return Verdict(part, False, f"{part}: checking it stopped with {why}")
+    try:
+        report = PARTS[part].judge(case, outputs)
+    except Exception as exc:  # outputs of the wrong shape or type
+        report = Report(part)
+        report.add("its outputs can be checked", False, f"{type(exc).__name__}: {exc}")
+    delegation = outputs.get("delegation") or []
+    if not isinstance(delegation, list) or not all(isinstance(d, str) for d in delegation):
+        delegation = ["the run's record of what it called was not a list of names"]
+    return Verdict(part, report.passed, str(report), delegation)
+
+
+# ------------------------------------------------------------------------- standalone
+
+
+def audit_details(path: str | Path, assignment_id: str, timeout: int = 300) -> dict[str, dict]:
+    """Run a notebook as the grader does (sandboxed, probes, judges) outside nbgrader; for
+    each graded test cell, {"passed": bool, "why": str}."""
+    from lmcore.grading.execute import run_notebook
+
+    if assignment_id not in ASSIGNMENTS:
+        raise ValueError(f"unknown assignment {assignment_id!r}; audited: {sorted(ASSIGNMENTS)}")
+    _, summary = run_notebook(Path(path), assignment_id, timeout=timeout)
+    return {cell: {"passed": v["passed"], "why": v["why"]} for cell, v in summary["cells"].items()}
+
+
+def audit_notebook(path: str | Path, assignment_id: str, timeout: int = 300) -> dict[str, bool]:
+    """For each graded test cell of the assignment, whether its part passes."""
+    return {cell: v["passed"] for cell, v in audit_details(path, assignment_id, timeout).items()}
+
+
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["--child"]:
-        _child(*argv[1:3])
-        return 0
     if len(argv) != 2:
         print("usage: python -m lmcore.grading.audit NOTEBOOK ASSIGNMENT_ID", file=sys.stderr)
         return 2
