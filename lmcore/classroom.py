@@ -231,7 +231,9 @@ def stage(course_dir: Path, assignment_id: str, student: str, staged: Path) -> l
     target = staged / student / assignment_id
     target.mkdir(parents=True)
     expected = sorted(p.name for p in (Path(course_dir) / "solutions" / assignment_id).glob("*.ipynb"))
-    solution_ids = {name: _solution_ids(Path(course_dir) / "solutions" / assignment_id / name) for name in expected}
+    solution_ids = {
+        name: _solution_ids(Path(course_dir) / "solutions" / assignment_id / name) for name in expected
+    }
     notes, ignored = [], []
     try:
         entries = sorted(os.scandir(source), key=lambda e: e.name)
@@ -247,8 +249,16 @@ def stage(course_dir: Path, assignment_id: str, student: str, staged: Path) -> l
         else:
             ignored.append(f"{entry.name} ({_kind(entry)})")
     if ignored:
-        notes.append(f"ignored {len(ignored)} other entr{'y' if len(ignored) == 1 else 'ies'}: " + ", ".join(ignored[:5]) + (" ..." if len(ignored) > 5 else ""))
-    notes += [f"no {name} submitted" for name in expected if not (target / name).exists() and not any(name in n for n in notes)]
+        notes.append(
+            f"ignored {len(ignored)} other entr{'y' if len(ignored) == 1 else 'ies'}: "
+            + ", ".join(ignored[:5])
+            + (" ..." if len(ignored) > 5 else "")
+        )
+    notes += [
+        f"no {name} submitted"
+        for name in expected
+        if not (target / name).exists() and not any(name in n for n in notes)
+    ]
     return notes
 
 
@@ -270,11 +280,16 @@ def _stage_notebook(source: Path, target: Path, solution_ids: set[str]) -> list[
         return [f"{source.name} is not a readable notebook ({type(exc).__name__}: {first}): not graded"]
     found = {_meta(c).get("grade_id") for c in nb.cells} & solution_ids
     if not found:
-        return [f"{source.name} has none of the assignment's solution cells ({', '.join(sorted(solution_ids))}): another notebook?"]
+        return [
+            f"{source.name} has none of the assignment's solution cells "
+            f"({', '.join(sorted(solution_ids))}): another notebook?"
+        ]
     return []
 
 
-def nbgrader_isolated(course_dir: Path, log: Path, *args: str, env: dict | None = None, timeout: float) -> int | None:
+def nbgrader_isolated(
+    course_dir: Path, log: Path, *args: str, env: dict | None = None, timeout: float
+) -> int | None:
     """nbgrader ARGS in a network namespace of its own (see lmcore.sandbox), output to `log`;
     its exit status, or None when it ran past `timeout` and was killed with its process group.
     Waiting on the process, not on its output, means nothing it leaves behind holds us up."""
@@ -316,13 +331,18 @@ def grade_class(
         sandbox.sandbox_ids()  # create the sandbox user once, before any kernel needs it
     _nbgrader_checked(course_dir, "generate_assignment", assignment_id, "--force")  # the gradebook's tests
     parts = _parts(course_dir, assignment_id)
+    with Gradebook(_db_url(course_dir)) as gb:  # every student gets a row in grades.csv, graded or not
+        for student in students:
+            gb.update_or_create_student(student)
     options = [f"--Execute.timeout={cell_timeout}"] if cell_timeout else []
     notes = {}
     with tempfile.TemporaryDirectory(prefix="lmcore-staged-") as private:
         private = Path(private)
         for student in tqdm(students, desc=f"grading {assignment_id}", unit="student"):
             notes[student] = stage(course_dir, assignment_id, student, private / "submitted")
-            notes[student] += _autograde(course_dir, assignment_id, student, private, options, submission_timeout)
+            notes[student] += _autograde(
+                course_dir, assignment_id, student, private, options, submission_timeout
+            )
     _nbgrader_checked(course_dir, "generate_feedback", assignment_id, "--force")
     _nbgrader_checked(course_dir, "export")
     return [_row(course_dir, assignment_id, student, parts, notes[student]) for student in students]
@@ -347,7 +367,10 @@ def _autograde(course_dir, assignment_id, student, private: Path, options, timeo
     if not summary.exists():
         return []
     result = json.loads(summary.read_text())
-    notes = [f"every part scores 0: {result['everything'][0]}" + (" ..." if len(result["everything"]) > 1 else "")] if result["everything"] else []
+    found = result["everything"]
+    notes = (
+        [f"every part scores 0: {'; '.join(found[:3])}" + (" ..." if len(found) > 3 else "")] if found else []
+    )
     notes += [f"{part} scores 0: {found[0]}" for part, found in result["findings"].items()]
     notes += [f"copy suspect: {s}" for s in result["suspects"]]
     notes += [f"the kernel was restarted {result['restarts']} time(s)"] if result["restarts"] else []

@@ -41,6 +41,7 @@ import os
 import pwd
 import resource
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -53,7 +54,15 @@ WORK = "/tmp/submission"  # the kernel's working directory inside the sandbox
 HOME = "/tmp/home"
 FRESH_TMP = ("/tmp", "/var/tmp", "/dev/shm")
 # the variables a kernel may inherit; everything else (tokens, the grader's paths) is dropped
-ENV_KEEP = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "NBGRADER_EXECUTION", "PYTHONHASHSEED", "CUDA_VISIBLE_DEVICES")
+ENV_KEEP = (
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "NBGRADER_EXECUTION",
+    "PYTHONHASHSEED",
+    "CUDA_VISIBLE_DEVICES",
+)
 # (not JPY_PARENT_PID: the kernel would take its parent, process 1 of the namespace, for gone)
 ENV_KEEP_PREFIXES = ("OMP_", "MKL_", "OPENBLAS_", "NVIDIA_", "PYDEVD_")
 GiB, MiB = 1 << 30, 1 << 20
@@ -117,10 +126,14 @@ def isolation() -> Isolation:
     if os.geteuid() == 0 and not _in_user_namespace():
         if _run_quietly(["unshare", "--mount", "--pid", "--fork", "--net", "true"]):
             return Isolation("root", SANDBOX_USER)
-        return Isolation("limits", None, "unshare failed although the grader is root (a container without CAP_SYS_ADMIN?)")
+        return Isolation(
+            "limits", None, "unshare failed although the grader is root (a container without CAP_SYS_ADMIN?)"
+        )
     if _run_quietly(["unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork", "--net", "true"]):
         return Isolation("userns", None, "the grader is not root: student code runs as the grader's own user")
-    return Isolation("limits", None, "the grader is not root and the kernel allows no unprivileged user namespaces")
+    return Isolation(
+        "limits", None, "the grader is not root and the kernel allows no unprivileged user namespaces"
+    )
 
 
 def sandbox_ids() -> tuple[int, int]:
@@ -129,8 +142,8 @@ def sandbox_ids() -> tuple[int, int]:
         entry = pwd.getpwnam(SANDBOX_USER)
     except KeyError:
         subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin",
-             "--user-group", SANDBOX_USER],
+            ["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
+             "--shell", "/usr/sbin/nologin", "--user-group", SANDBOX_USER],
             check=True, capture_output=True,
         )  # fmt: skip
         entry = pwd.getpwnam(SANDBOX_USER)
@@ -294,7 +307,9 @@ def _launch_kernel(spec_path: str, argv: list[str]) -> int:
             os.write(2, f"lmcore.sandbox: {type(exc).__name__}: {exc}\n".encode())
         finally:
             os._exit(127)
-    # process 1 of the namespace: reap every orphan, leave with the kernel
+    # process 1 of the namespace: reap every orphan, leave with the kernel. The interrupt that
+    # jupyter_client sends the kernel's process group is for the kernel, not for us.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     while True:
         try:
             child, status = os.wait()

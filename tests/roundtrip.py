@@ -22,7 +22,7 @@ def standard_groups(assignment_id: str, variants, extra=None) -> dict:
 
     The delegating solution is ``variants.DELEGATING``: whole solution cells by grade_id (a dict)
     or (grade_id, old, new) edits (a list). Each cell it touches is a part's, and that part loses
-    only its hidden test."""
+    all its points, visible and hidden."""
     submissions = getattr(variants, assignment_id)
     delegating = variants.DELEGATING
     whole_cells = isinstance(delegating, dict)
@@ -35,7 +35,7 @@ def standard_groups(assignment_id: str, variants, extra=None) -> dict:
         "solution": (submissions.solution, set()),
         "untouched": (submissions.release, set(full_marks(variants.PARTS))),
         "alternative": (lambda: submissions.replaced(variants.ALTERNATIVE), set()),
-        "delegating": (make_delegating, {f"test_{part}_hidden" for part in delegating_parts}),
+        "delegating": (make_delegating, parts_lost(delegating_parts)),
         **(extra or {}),
     }
     mutants = {

@@ -1,6 +1,7 @@
-"""A5 through nbgrader's own CLI and the audit: the solution gets full marks, the untouched
+"""A5 through nbgrader's own CLI and the grader: the solution gets full marks, the untouched
 release 0, every mutant loses the points of exactly the parts it breaks, and a forger that
-fools nbgrader inside its kernel loses its points to the audit."""
+hooks IPython to skip the checks loses every part (test cells are judged outside the kernel,
+and a notebook that changes IPython's hooks is tampering)."""
 
 import nbformat
 import pytest
@@ -20,7 +21,7 @@ def forged_mutant() -> nbformat.NotebookNode:
 GROUPS = standard_groups(
     "A5",
     variants,
-    extra={"forging": (forged_mutant, parts_lost({"self_attention"}))},
+    extra={"forging": (forged_mutant, parts_lost(variants.PARTS))},
 )
 
 
@@ -28,5 +29,5 @@ GROUPS = standard_groups(
 @pytest.mark.parametrize("group", sorted(GROUPS))
 def test_a5_grades(group, tmp_path):
     rows = grade_group(tmp_path, "A5", variants, GROUPS[group])
-    if group == "references":  # nbgrader alone gave the forger full marks; the audit took them back
-        assert any("test_self_attention" in note for note in rows["forging"].notes), rows["forging"].notes
+    if group == "references":
+        assert any("get_ipython" in note for note in rows["forging"].notes), rows["forging"].notes

@@ -1,4 +1,5 @@
-"""The audit re-grades a notebook outside the student's kernel; forging there gains nothing."""
+"""The grader judges each test cell outside the student's kernel; forging there gains nothing.
+(run outside nbgrader here, with lmcore.grading.audit.audit_details)"""
 
 import nbformat
 import pytest
@@ -19,14 +20,10 @@ def test_solution_passes_every_test_cell(tmp_path):
     assert len(verdict) == 8 and all(verdict.values()), verdict
 
 
-def test_forged_mutant_fails_exactly_its_part(tmp_path):
-    edits, broken, _ = variants.MUTANTS["heads_merged_wrong"]
-    nb = variants.edited(edits)
-    nb.cells.insert(2, new_code_cell(variants.FORGING_CELL))
-    # the forger also replaces the check it is graded by, inside its own kernel
-    nb.cells.insert(
-        3, new_code_cell("import lmcore.grading\nlmcore.grading.check_self_attention = lambda *a, **k: None")
-    )
+def test_a_mutant_that_replaces_its_check_fails_exactly_its_part(tmp_path):
+    """Test cells are not run in the kernel, so replacing the check there changes nothing."""
+    nb = variants.edited(variants.MUTANTS["heads_merged_wrong"][0])
+    nb.cells.insert(2, new_code_cell("check_self_attention = lambda *a, **k: None"))
     verdict = audit_notebook(write(nb, tmp_path), "A5")
     assert {cell for cell, ok in verdict.items() if not ok} == {
         "test_self_attention",
@@ -34,11 +31,19 @@ def test_forged_mutant_fails_exactly_its_part(tmp_path):
     }
 
 
-def test_delegation_fails_only_the_hidden_cell(tmp_path):
+def test_hooking_ipython_is_tampering_and_costs_every_part(tmp_path):
+    nb = variants.solution_notebook()
+    nb.cells.insert(2, new_code_cell(variants.FORGING_CELL))
+    details = audit_details(write(nb, tmp_path), "A5")
+    assert not any(v["passed"] for v in details.values())
+    assert "get_ipython" in details["test_gpt"]["why"]
+
+
+def test_delegation_fails_the_whole_part(tmp_path):
     details = audit_details(write(variants.edited(variants.DELEGATING), tmp_path), "A5")
     failed = {cell for cell, v in details.items() if not v["passed"]}
-    assert failed == {"test_attention_hidden"}
-    assert "scaled_dot_product_attention" in details["test_attention_hidden"]["why"]
+    assert failed == {"test_attention", "test_attention_hidden"}
+    assert "scaled_dot_product_attention" in details["test_attention"]["why"]
 
 
 def test_notebook_without_the_components_fails_everything(tmp_path):
@@ -48,12 +53,11 @@ def test_notebook_without_the_components_fails_everything(tmp_path):
     assert not any(verdict.values())
 
 
-def test_a_notebook_that_exits_is_reported_not_crashed(tmp_path):
+def test_a_cell_that_kills_the_kernel_costs_only_that_cell(tmp_path):
     nb = variants.solution_notebook()
     nb.cells.insert(2, new_code_cell("import os\nos._exit(3)"))
     details = audit_details(write(nb, tmp_path), "A5")
-    assert not any(v["passed"] for v in details.values())
-    assert "exit 3" in details["test_gpt"]["why"]
+    assert all(v["passed"] for v in details.values()), details
 
 
 def test_unknown_assignment_is_a_clear_error(tmp_path):

@@ -6,9 +6,8 @@ lmcore.grading.execute. Where a graded test cell stood, the kernel runs the part
 grader before any student code runs, judges them against the reference. Its own evidence:
 
 * **source findings** (``static_audit``), read from the notebook in the grader's process:
-  - *delegation*: a part's solution cell imports from lmcore, names a fused library op or
-    lmcore reference that the part's rules ban (also as a string), or uses a name that
-    another student cell imported from lmcore;
+  - *delegation*: a part's solution cell imports from lmcore, or names a fused library op
+    or lmcore reference that the part's rules ban (as an attribute, an import or a string);
   - *copies*: a function or class whose syntax tree, with every name and string replaced by
     a placeholder, equals one of lmcore's reference functions (renaming hides nothing);
     near-copies are reported to the instructor as copy suspects, without penalty;
@@ -90,6 +89,8 @@ class _Normalize(ast.NodeTransformer):
 
     def _definition(self, node):
         node.name = self._name(node.name)
+        if not isinstance(node, ast.ClassDef):
+            node.returns = None
         body = node.body
         if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
             node.body = body[1:] or [ast.Pass()]
@@ -201,7 +202,11 @@ def tampering_findings(tree: ast.AST, lmcore_names: set[str]) -> list[str]:
                 root = _root(target) if isinstance(target, ast.Attribute | ast.Subscript) else None
                 if root in lmcore_names | TAMPER_ROOTS:
                     found.append(f"line {line}: changes {ast.unparse(target)}")
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("setattr", "delattr"):
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("setattr", "delattr")
+        ):
             if node.args and _root(node.args[0]) in lmcore_names | TAMPER_ROOTS:
                 found.append(f"line {line}: {node.func.id} on {ast.unparse(node.args[0])}")
     return found
@@ -219,7 +224,9 @@ def _banned_names(part: str, tree: ast.AST) -> list[str]:
         elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lmcore"):
             found += [f"line {line}: from {node.module} import {a.name}" for a in node.names]
         elif isinstance(node, ast.ImportFrom):
-            found += [f"line {line}: from {node.module} import {a.name}" for a in node.names if a.name in names]
+            found += [
+                f"line {line}: from {node.module} import {a.name}" for a in node.names if a.name in names
+            ]
         elif isinstance(node, ast.Import):
             found += [f"line {line}: import {a.name}" for a in node.names if a.name.startswith("lmcore")]
     return found
@@ -242,7 +249,6 @@ def static_audit(nb: nbformat.NotebookNode, assignment_id: str) -> SourceAudit:
     audit = SourceAudit()
     part_names = sorted({part for part, _ in ASSIGNMENTS.get(assignment_id, {}).values()})
     solutions = {_nbgrader(c).get("grade_id"): c for c in nb.cells if _nbgrader(c).get("solution")}
-    added_imports = set()
     lmcore_names = {"lmcore"}
     for cell in nb.cells:
         tree = _parse(cell.source) if cell.get("cell_type") == "code" else None
@@ -254,8 +260,6 @@ def static_audit(nb: nbformat.NotebookNode, assignment_id: str) -> SourceAudit:
         tree = _parse(cell.source)
         if tree is None:
             continue  # a syntax error fails the part that needs the cell, when it runs
-        if not _nbgrader(cell):
-            added_imports |= _lmcore_names(tree)
         audit.everything += [f"{where}, {f}" for f in tampering_findings(tree, lmcore_names)]
         copies, suspects = copy_findings(tree)
         audit.suspects += suspects
@@ -266,10 +270,7 @@ def static_audit(nb: nbformat.NotebookNode, assignment_id: str) -> SourceAudit:
         tree = _parse(solutions[part].source) if part in solutions else None
         if tree is None:
             continue
-        found = _banned_names(part, tree)
-        used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} & added_imports
-        found += [f"uses {name}, imported from lmcore in another cell" for name in sorted(used)]
-        audit.parts.setdefault(part, []).extend(found)
+        audit.parts.setdefault(part, []).extend(_banned_names(part, tree))
     return audit
 
 

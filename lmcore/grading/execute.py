@@ -66,7 +66,9 @@ class SandboxedKernelManager(AsyncKernelManager):
 
 
 def _error(ename: str, text: str) -> nbformat.NotebookNode:
-    return new_output("error", ename=ename, evalue=text.splitlines()[0] if text else "", traceback=text.splitlines())
+    return new_output(
+        "error", ename=ename, evalue=text.splitlines()[0] if text else "", traceback=text.splitlines()
+    )
 
 
 def _stream(text: str) -> nbformat.NotebookNode:
@@ -82,7 +84,9 @@ def _size(msg: dict) -> int:
 
 class GradingExecute(Execute):
     unaudited = Enum(
-        ["fail", "kernel"], "fail", help="test cells of assignments not in lmcore's registry: fail, or run in the kernel"
+        ["fail", "kernel"],
+        "fail",
+        help="test cells of assignments not in lmcore's registry: fail, or run in the kernel",
     ).tag(config=True)
     output_limit = Integer(100_000, help="characters of output kept per cell").tag(config=True)
     max_restarts = Integer(3, help="fresh kernels per notebook after a kernel died or hung").tag(config=True)
@@ -134,9 +138,20 @@ class GradingExecute(Execute):
             self._requests[task] = str(path)
         submission = (resources or {}).get("metadata", {}).get("path") or os.getcwd()
         limits = sandbox.Limits(
-            self.memory_bytes, self.cpu_seconds, self.processes, self.open_files, self.file_bytes, self.tmp_bytes
+            self.memory_bytes,
+            self.cpu_seconds,
+            self.processes,
+            self.open_files,
+            self.file_bytes,
+            self.tmp_bytes,
         )
-        keep = [sys.prefix, sys.base_prefix, str(Path(lmcore.__file__).parent), str(requests), str(submission)]
+        keep = [
+            sys.prefix,
+            sys.base_prefix,
+            str(Path(lmcore.__file__).parent),
+            str(requests),
+            str(submission),
+        ]
         hide = [os.getcwd(), str(REPO), str(Path.home()), *self.hide]
         spec = sandbox.KernelSpec(hide=hide, keep=keep, submission=str(submission), limits=limits)
         self._spec = sandbox.write_spec(spec, self._dir / "spec.json")
@@ -186,13 +201,25 @@ class GradingExecute(Execute):
             self.execute_cell(cell, index, store_history=store_history)
             survived, why = True, ""
         except DeadKernelError:
-            survived, why = False, "the kernel died while running this cell (it exited, crashed or ran out of memory)"
+            survived, why = (
+                False,
+                "the kernel died while running this cell (it exited, crashed or ran out of memory)",
+            )
         except CellTimeoutError:
-            survived, why = False, f"this cell was still running {self.timeout} s after it started, even when interrupted"
+            survived, why = (
+                False,
+                f"this cell was still running {self.timeout} s after it started, even when interrupted",
+            )
         if self._truncated:
-            cell.outputs.append(_stream(f"[the grader kept only the first {self.output_limit} characters of output]"))
+            cell.outputs.append(
+                _stream(f"[the grader kept only the first {self.output_limit} characters of output]")
+            )
         if not survived:
-            cell.outputs.append(_error("KernelRestarted", why + "; the grader started a new kernel and re-ran the cells above"))
+            cell.outputs.append(
+                _error(
+                    "KernelRestarted", why + "; the grader started a new kernel and re-ran the cells above"
+                )
+            )
             self._restart(index)
         return survived
 
@@ -201,7 +228,9 @@ class GradingExecute(Execute):
             self._cleanup_kernel()
             self._restarts += 1
             if self._restarts > self.max_restarts:
-                self._dead = f"the kernel had to be restarted {self.max_restarts} times, so the rest was not run"
+                self._dead = (
+                    f"the kernel had to be restarted {self.max_restarts} times, so the rest was not run"
+                )
                 return
             self.km = self.create_kernel_manager()
             self.start_new_kernel(cwd=self.resources.get("metadata", {}).get("path"))
@@ -242,7 +271,9 @@ class GradingExecute(Execute):
             self.nb.cells[index] = cell
         verdict = self._verdict(part, task, probe, survived)
         self._verdicts[cell.metadata.nbgrader.grade_id] = verdict
-        cell.outputs = [_stream(verdict.report)] + ([] if verdict.passed else [_error("AssertionError", verdict.report)])
+        cell.outputs = [_stream(verdict.report)] + (
+            [] if verdict.passed else [_error("AssertionError", verdict.report)]
+        )
         cell.execution_count = None
 
     def _verdict(self, part, task, probe, survived) -> audit.Verdict:
@@ -279,21 +310,29 @@ class GradingExecute(Execute):
                 continue
             part = self._tests[grade_id][0]
             found = self.source_audit.findings(part) + [
-                f"when run, it called {d}" for g, v in self._verdicts.items() if v.part == part for d in v.delegation
+                f"when run, it called {d}"
+                for g, v in self._verdicts.items()
+                if v.part == part
+                for d in v.delegation
             ]
             if found:
                 verdict = self._verdicts[grade_id]
                 verdict.passed = False
                 verdict.report = (
                     f"{part}: scores 0 in all its test cells, because its code does not do its own work or "
-                    "changes the grader:\n  " + "\n  ".join(dict.fromkeys(found)) + "\nwrite the part yourself, "
+                    "changes the grader:\n  "
+                    + "\n  ".join(dict.fromkeys(found))
+                    + "\nwrite the part yourself, "
                     "with tensor operations and your own functions (see the assignment's rules)"
                 )
                 cell.outputs = [_error("AssertionError", verdict.report)]
 
     def _write_summary(self, nb) -> None:
         summary = {
-            "cells": {c: {"part": v.part, "passed": v.passed, "why": "" if v.passed else v.report} for c, v in self._verdicts.items()},
+            "cells": {
+                c: {"part": v.part, "passed": v.passed, "why": "" if v.passed else v.report}
+                for c, v in self._verdicts.items()
+            },
             "findings": {p: f for p, f in self.source_audit.parts.items() if f},
             "everything": self.source_audit.everything,
             "suspects": self.source_audit.suspects,
