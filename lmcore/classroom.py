@@ -478,6 +478,10 @@ def main(argv: list[str] | None = None) -> int:
     command = commands.add_parser("autograde", help="grade, audit, feedback and export one assignment")
     command.add_argument("id", metavar="ID")
     command.add_argument("--course-dir", type=Path, default=Path.cwd(), help="default: the current directory")
+    command.add_argument(
+        "--submission-timeout", type=float, default=SUBMISSION_TIMEOUT, metavar="S",
+        help=f"seconds one student's grading may take before it is killed (default {SUBMISSION_TIMEOUT})",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
@@ -486,7 +490,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "demo":
             demo()
         else:
-            print(format_table(grade_class(args.course_dir, args.id)))
+            rows = grade_class(args.course_dir, args.id, submission_timeout=args.submission_timeout)
+            print(format_table(rows))
     except ClassroomError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -102,7 +102,7 @@ def disguised_reference(cls) -> str:
 
 INTRUDER = """
 import json, os, shutil, socket, sqlite3, subprocess, sys
-import lmcore.grading.execute as grader
+import lmcore.grading.audit as grader
 COURSE, REPO, PORT = {course!r}, {repo!r}, {port}
 tried = {{}}
 def attempt(name, action):

@@ -36,7 +36,7 @@ from pathlib import Path
 import nbformat
 
 from lmcore import attention, batching, bpe, generation, kv_cache, model, ngram, sampling, train, unigram
-from lmcore.grading.delegation import RULES, dynamic_findings
+from lmcore.grading.delegation import RULES
 from lmcore.grading.parts import ASSIGNMENTS, PARTS
 from lmcore.grading.report import Report
 
@@ -275,31 +275,6 @@ def static_audit(nb: nbformat.NotebookNode, assignment_id: str) -> SourceAudit:
 
 
 # ------------------------------------------------------------------------- the probes
-
-
-def probe_outputs(part: str, thorough: bool, case, namespace: dict) -> dict:
-    """Untrusted: the part's probe on the notebook's component (run inside the kernel)."""
-    spec = PARTS[part]
-    component = namespace.get(spec.component)
-    if component is None:
-        return _missing(part, spec.component, case)
-    outputs = spec.probe(component, case)
-    if thorough and part in RULES:
-        try:
-            outputs["delegation"] = dynamic_findings(part, component)
-        except Exception as exc:
-            outputs["delegation_error"] = f"{type(exc).__name__}: {exc}"
-    return outputs
-
-
-def _missing(part: str, name: str, case) -> dict:
-    """Probe output for a component the notebook never defined: every step errs."""
-    message = f"NameError: the notebook does not define {name}"
-
-    def broken(*args, **kwargs):
-        raise NameError(message)
-
-    return PARTS[part].probe(broken, case)
 
 
 @dataclass
