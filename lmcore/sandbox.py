@@ -99,8 +99,9 @@ class KernelSpec:
     """Everything the launcher inside the namespaces needs, written to a root-owned JSON file."""
 
     hide: list[str]  # directories covered by an empty tmpfs
-    keep: list[str]  # directories mounted back read-only (the interpreter, lmcore, requests)
+    keep: list[str]  # directories mounted back read-only (the interpreter, lmcore, requests; the submission)
     submission: str  # directory copied to WORK
+    scratch: str  # a private directory of the grader's: WORK and HOME without namespaces
     limits: Limits = field(default_factory=Limits)
 
 
@@ -121,9 +122,18 @@ def _in_user_namespace() -> bool:
     return first[:3] != ["0", "0", "4294967295"]
 
 
+LOG_ENV = "LMCORE_SANDBOX_LOG"
+MODE_ENV = "LMCORE_SANDBOX"  # "userns" or "limits": use less than the machine allows (tests, opting out)
+
+
 @functools.cache
 def isolation() -> Isolation:
-    if os.geteuid() == 0 and not _in_user_namespace():
+    wanted = os.environ.get(MODE_ENV, "")
+    if wanted not in ("", "root", "userns", "limits"):
+        raise ValueError(f"{MODE_ENV}={wanted!r}: expected userns or limits (or nothing)")
+    if wanted == "limits":
+        return Isolation("limits", None, f"{MODE_ENV}=limits")
+    if os.geteuid() == 0 and not _in_user_namespace() and wanted != "userns":
         if _run_quietly(["unshare", "--mount", "--pid", "--fork", "--net", "true"]):
             return Isolation("root", SANDBOX_USER)
         return Isolation(
@@ -203,14 +213,22 @@ def _under(path: str, parent: str) -> bool:
     return path == parent or path.startswith(parent.rstrip("/") + "/")
 
 
-def _build_view(spec: dict, tmp_bytes: int) -> None:
+def _closed_ancestors(path: str) -> list[str]:
+    """The directories above path that others may not enter (o-x), such as /root."""
+    parents = [str(p) for p in Path(path).parents if str(p) != "/"]
+    return [p for p in parents if not os.stat(p).st_mode & 0o001]
+
+
+def _build_view(spec: dict, tmp_bytes: int, other_user: bool) -> None:
     """Hide spec["hide"] and the temporary directories behind empty tmpfs mounts, then put the
-    kept directories back, read-only, at their own paths."""
+    kept directories back, read-only, at their own paths. For another user, a directory it may
+    not enter above a kept one is hidden too, so that the kept one is reachable."""
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
-    keep = sorted({os.path.realpath(k) for k in spec["keep"] if os.path.isdir(k)})
+    keep = sorted({os.path.realpath(k) for k in [*spec["keep"], spec["submission"]] if os.path.isdir(k)})
     # handles opened before anything is hidden; /proc/self/fd/N still reaches the directory
     handles = {k: os.open(k, os.O_PATH | os.O_DIRECTORY) for k in keep}
-    hide = sorted({os.path.realpath(h) for h in spec["hide"] if os.path.isdir(h)}, key=len)
+    closed = [a for k in keep for a in _closed_ancestors(k)] if other_user else []
+    hide = sorted({os.path.realpath(h) for h in [*spec["hide"], *closed] if os.path.isdir(h)}, key=len)
     for path in hide:
         if not any(_under(path, outer) for outer in hide if outer != path):
             _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
@@ -277,12 +295,14 @@ def _launch_kernel(spec_path: str, argv: list[str]) -> int:
     mode = isolation().mode
     owner = sandbox_ids() if mode == "root" else None
     connection = Path(argv[argv.index("-f") + 1]).read_bytes() if "-f" in argv else None
+    # the kernel's stdin, stdout and stderr: /dev/null, or a log opened here, before anything is
+    # hidden (LMCORE_SANDBOX_LOG, for debugging the sandbox and for its tests)
+    log = os.open(os.environ.get(LOG_ENV) or os.devnull, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     if mode != "limits":
-        _build_view(spec, limits["tmp_bytes"])
+        _build_view(spec, limits["tmp_bytes"], other_user=owner is not None)
         work, home = Path(WORK), Path(HOME)
     else:  # no namespaces: a private directory of the grader's, next to the submission
-        base = Path(spec["submission"]).parent / ".sandbox"
-        work, home = base / "submission", base / "home"
+        work, home = Path(spec["scratch"]) / "submission", Path(spec["scratch"]) / "home"
     shutil.copytree(spec["submission"], work, dirs_exist_ok=True)
     home.mkdir(parents=True, exist_ok=True)
     if owner:
@@ -298,9 +318,9 @@ def _launch_kernel(spec_path: str, argv: list[str]) -> int:
             if owner:
                 _drop_privileges(*owner)
             _apply_limits(limits)
-            null = os.open(os.environ.get("LMCORE_SANDBOX_LOG", os.devnull), os.O_RDWR | os.O_CREAT, 0o666)
-            for fd in (0, 1, 2):
-                os.dup2(null, fd)
+            os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+            os.dup2(log, 1)
+            os.dup2(log, 2)
             os.chdir(work)
             os.execve(argv[0], argv, env)
         except BaseException as exc:  # nothing to report to but the exit status

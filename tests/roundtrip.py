@@ -1,8 +1,9 @@
 """Grading a class of submissions through nbgrader and the audit, for the round-trip tests.
 
 Every assignment's round trip has two groups of students: "references" (the solution, the
-untouched release, an alternative correct solution, a delegating one) and "mutants" (one
-classic bug each, which must lose the points of exactly the parts it breaks)."""
+untouched release, an alternative correct solution, a delegating one) and "mutants" (the first
+mutant of each part, one classic bug each, which must lose the points of exactly the parts it
+breaks; every mutant is also decided in-process by the assignment's test_aN_checks)."""
 
 from lmcore import classroom
 
@@ -38,9 +39,15 @@ def standard_groups(assignment_id: str, variants, extra=None) -> dict:
         "delegating": (make_delegating, parts_lost(delegating_parts)),
         **(extra or {}),
     }
+    # one mutant per part goes through nbgrader: test_aN_checks decides every mutant in-process
+    first = {}
+    for name, (_, broken, _) in variants.MUTANTS.items():
+        for part in sorted(broken):
+            first.setdefault(part, name)
     mutants = {
         name: (lambda edits=edits: submissions.edited(edits), parts_lost(broken))
         for name, (edits, broken, _) in variants.MUTANTS.items()
+        if name in first.values()
     }
     return {"references": references, "mutants": mutants}
 

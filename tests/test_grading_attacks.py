@@ -34,7 +34,7 @@ pytestmark = [
         sandbox.isolation().mode != "root", reason="the sandbox's user switch needs a root grader"
     ),
 ]
-CELL_TIMEOUT = 20  # s: loops and a kernel that ignores its interrupt cost this much, not the batch
+CELL_TIMEOUT = 10  # s: loops and a kernel that ignores its interrupt cost this much, not the batch
 MEMORY = 3 << 30  # each kernel's memory limit in this class (the bomb stops there)
 MARKER = f"left-behind-{os.getpid()}"  # in the intruder's daemon's command line
 GRADING_WRITES = ("gradebook.db", "autograded", "feedback", "grades.csv")
@@ -176,6 +176,7 @@ def students(course: Path, port: int) -> dict:
     duplicated = nbformat.from_dict(solution)
     (test_gpt,) = [c for c in duplicated.cells if variants.grade_id(c) == "test_gpt"]
     duplicated.cells.insert(3, nbformat.from_dict(test_gpt))
+    duplicated.cells.insert(2, duplicated.cells.pop(cell_index(duplicated, "together_check")))  # reordered
     # a loop at the end of attention's cell (after its definition) and a SystemExit in Block.forward
     careless = variants.edited(
         [
@@ -193,7 +194,7 @@ def students(course: Path, port: int) -> dict:
         "alternative": (variants.replaced(variants.ALTERNATIVE), set()),
         "litters_while_graded": (at_end(solution, LITTER), set()),
         "prints_200mb": (with_cells(solution, PRINT_200MB), set()),
-        "duplicates_and_renames_ids": (set_meta(duplicated, "look_code", grade_id="look_code_2"), set()),
+        "duplicates_renames_reorders": (set_meta(duplicated, "look_code", grade_id="look_code_2"), set()),
         # careless: a crash, a hang, a memory bomb in cells of their own cost nothing else
         "exits_and_hangs": (at_end(solution, "import os\nos._exit(3)", HARD_LOOP, BOMB), set()),
         "careless_parts": (careless, parts_lost({"block"})),
@@ -266,6 +267,7 @@ def graded(tmp_path_factory):
     (folder / "data.txt").write_text("notes")
     (folder / "dangling").symlink_to("/nonexistent")
     (folder / "more").mkdir()
+    os.mkfifo(folder / "pipe")  # copying a FIFO would block forever
     classroom.release(["A5"], course)  # the release an attacker would like to change
     before, lmcore_before = snapshot(course), lmcore_files()
     start = time.perf_counter()
@@ -319,7 +321,7 @@ def test_findings_are_named_in_the_table(graded):
     assert "lmcore.model.CausalSelfAttention" in notes["pastes_reference"]
     assert "not a readable notebook" in notes["invalid_json"]
     assert "none of the assignment's solution cells" in notes["another_notebook"]
-    assert "ignored 3 other entries" in notes["alternative"]
+    assert "ignored 4 other entries" in notes["alternative"]
     assert "restarted" in notes["exits_and_hangs"]
     for honest in ("solution", "litters_while_graded", "prints_200mb"):
         assert notes[honest] == "", notes[honest]

@@ -153,7 +153,7 @@ class GradingExecute(Execute):
             str(submission),
         ]
         hide = [os.getcwd(), str(REPO), str(Path.home()), *self.hide]
-        spec = sandbox.KernelSpec(hide=hide, keep=keep, submission=str(submission), limits=limits)
+        spec = sandbox.KernelSpec(hide, keep, str(submission), str(self._dir / "scratch"), limits)
         self._spec = sandbox.write_spec(spec, self._dir / "spec.json")
 
     def create_kernel_manager(self):
