@@ -75,6 +75,10 @@ def _stream(text: str) -> nbformat.NotebookNode:
     return new_output("stream", name="stdout", text=text if text.endswith("\n") else text + "\n")
 
 
+def _timed_out(cell) -> bool:
+    return any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", []))
+
+
 def _size(msg: dict) -> int:
     content = msg.get("content", {})
     if msg.get("msg_type") == "stream":
@@ -184,10 +188,8 @@ class GradingExecute(Execute):
                     "so it cannot be checked outside the student's kernel (lmcore.grading.parts.ASSIGNMENTS)",
                 )
             ]
-        else:
-            self._run(cell, index)
-            if cell.source.strip() and not self._dead:
-                self._replay.append(cell.source)
+        elif self._run(cell, index) and cell.source.strip() and not _timed_out(cell):
+            self._replay.append(cell.source)  # re-run after a restart (a cell that timed out is not)
         return cell, resources
 
     def _run(self, cell, index, store_history=True) -> bool:
@@ -220,6 +222,7 @@ class GradingExecute(Execute):
                     "KernelRestarted", why + "; the grader started a new kernel and re-ran the cells above"
                 )
             )
+            self._probing = False  # nothing the cells above print while they re-run is a probe's result
             self._restart(index)
         return survived
 
@@ -249,6 +252,7 @@ class GradingExecute(Execute):
 
     def _quietly(self, source: str, index: int) -> bool:
         cell = new_code_cell(source)
+        self._cell_size, self._truncated = 0, False
         try:
             self.execute_cell(cell, index, store_history=True)
             return True
@@ -269,14 +273,16 @@ class GradingExecute(Execute):
         finally:
             self._probing = False
             self.nb.cells[index] = cell
-        verdict = self._verdict(part, task, probe, survived)
+        if not survived:
+            self._payload = None
+        verdict = self._verdict(part, task, probe)
         self._verdicts[cell.metadata.nbgrader.grade_id] = verdict
         cell.outputs = [_stream(verdict.report)] + (
             [] if verdict.passed else [_error("AssertionError", verdict.report)]
         )
         cell.execution_count = None
 
-    def _verdict(self, part, task, probe, survived) -> audit.Verdict:
+    def _verdict(self, part, task, probe) -> audit.Verdict:
         if self._payload is None:
             errors = [f"{o.ename}: {o.evalue}" for o in probe.outputs if o.output_type == "error"]
             why = "; ".join(errors) or "the check sent back no result"
