@@ -1,7 +1,6 @@
 """The book builds with warnings as errors, shows its figures and widget, and loads nothing
 from another host."""
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,32 +8,36 @@ from pathlib import Path
 import pytest
 
 from lmcore.book_assets import remote_loads
+from tests.shared import once_per_session
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.slow  # builds the book once per xdist worker that runs these tests
+pytestmark = pytest.mark.slow  # builds the book (once per test session)
 
 
 @pytest.fixture(scope="module")
 def html(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("book")
-    jupyter_book = Path(sys.executable).with_name("jupyter-book")
-    result = subprocess.run(
-        [
-            str(jupyter_book),
-            "build",
-            str(ROOT),
-            "--path-output",
-            str(out),
-            "--warningiserror",
-            "--keep-going",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    yield out / "_build" / "html"
-    shutil.rmtree(out, ignore_errors=True)
+    """The built book, built once per test session (by whichever xdist worker comes first)."""
+
+    def build(out: Path) -> dict:
+        jupyter_book = Path(sys.executable).with_name("jupyter-book")
+        result = subprocess.run(
+            [
+                str(jupyter_book),
+                "build",
+                str(ROOT),
+                "--path-output",
+                str(out),
+                "--warningiserror",
+                "--keep-going",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+        return {"html": str(out / "_build" / "html")}
+
+    return Path(once_per_session(tmp_path_factory, "book", build)["html"])
 
 
 def test_every_page_of_the_toc_is_built(html):

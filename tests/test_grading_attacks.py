@@ -10,8 +10,10 @@ The isolation this relies on needs root (lmcore.sandbox); without it the test is
 """
 
 import ast
+import dataclasses
 import hashlib
 import inspect
+import itertools
 import json
 import os
 import socket
@@ -27,6 +29,7 @@ import lmcore
 from lmcore import classroom, model, sandbox
 from tests import a5_variants as variants
 from tests.roundtrip import full_marks, parts_lost
+from tests.shared import once_per_session
 
 pytestmark = [
     pytest.mark.slow,
@@ -34,7 +37,7 @@ pytestmark = [
         sandbox.isolation().mode != "root", reason="the sandbox's user switch needs a root grader"
     ),
 ]
-CELL_TIMEOUT = 10  # s: loops and a kernel that ignores its interrupt cost this much, not the batch
+CELL_TIMEOUT = 20  # s: loops and a kernel that ignores its interrupt cost this much, not the batch
 MEMORY = 3 << 30  # each kernel's memory limit in this class (the bomb stops there)
 MARKER = f"left-behind-{os.getpid()}"  # in the intruder's daemon's command line
 GRADING_WRITES = ("gradebook.db", "autograded", "feedback", "grades.csv")
@@ -159,6 +162,7 @@ if os.environ.get("NBGRADER_EXECUTION"):  # wrong only while graded
 HARD_LOOP = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
 BOMB = "hoard = []\nwhile True:\n    hoard.append(bytearray(1 << 28))"
 LITTER = "import os\nos.symlink('/nonexistent', 'dangling')\nos.mkfifo('pipe')\nos.mkdir('folder')"
+GIANT_MESSAGE = "from IPython.display import display\ndisplay({'text/plain': 'y' * (300 << 20)}, raw=True)"
 PRINT_200MB = "chunk = 'x' * (1 << 20)\nfor _ in range(200):\n    print(chunk)"
 
 
@@ -195,8 +199,11 @@ def students(course: Path, port: int) -> dict:
         "litters_while_graded": (at_end(solution, LITTER), set()),
         "prints_200mb": (with_cells(solution, PRINT_200MB), set()),
         "duplicates_renames_reorders": (set_meta(duplicated, "look_code", grade_id="look_code_2"), set()),
-        # careless: a crash, a hang, a memory bomb in cells of their own cost nothing else
-        "exits_and_hangs": (at_end(solution, "import os\nos._exit(3)", HARD_LOOP, BOMB), set()),
+        # careless: a crash, a hang, a memory bomb, a 300 MiB message, each in a cell of its own: no cost
+        "exits_and_hangs": (
+            at_end(solution, "import os\nos._exit(3)", HARD_LOOP, BOMB, GIANT_MESSAGE),
+            set(),
+        ),
         "careless_parts": (careless, parts_lost({"block"})),
         # cheaters
         "intruder": (
@@ -248,9 +255,8 @@ def left_behind() -> list[str]:
     return [c for c in commands if MARKER in c]
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    course = classroom.make_course(tmp_path_factory.mktemp("attacks") / "course", ["A5"])
+def grade_the_class(directory: Path) -> dict:
+    course = classroom.make_course(directory / "course", ["A5"])
     config = course / "nbgrader_config.py"
     config.write_text(config.read_text() + f"\nc.GradingExecute.memory_bytes = {MEMORY}\n")
     listener = socket.create_server(("127.0.0.1", 0))
@@ -271,7 +277,7 @@ def graded(tmp_path_factory):
     classroom.release(["A5"], course)  # the release an attacker would like to change
     before, lmcore_before = snapshot(course), lmcore_files()
     start = time.perf_counter()
-    rows = {row.student: row for row in classroom.grade_class(course, "A5", cell_timeout=CELL_TIMEOUT)}
+    rows = classroom.grade_class(course, "A5", cell_timeout=CELL_TIMEOUT)
     seconds = time.perf_counter() - start
     try:
         listener.accept()
@@ -279,8 +285,24 @@ def graded(tmp_path_factory):
     except BlockingIOError:
         reached = False
     listener.close()
-    return dict(course=course, rows=rows, members=members, before=before, lmcore_before=lmcore_before,
-                seconds=seconds, reached=reached)  # fmt: skip
+    return dict(
+        course=str(course),
+        rows=[dataclasses.asdict(row) for row in rows],
+        lost={name: sorted(lost) for name, (_, lost) in members.items()},
+        before=before,
+        lmcore_before=lmcore_before,
+        seconds=seconds,
+        reached=reached,
+    )
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """The class, graded once per test session (by whichever xdist worker comes first)."""
+    result = once_per_session(tmp_path_factory, "attack-class", grade_the_class)
+    result["course"] = Path(result["course"])
+    result["rows"] = {row["student"]: classroom.Row(**row) for row in result["rows"]}
+    return result
 
 
 def test_every_student_gets_exactly_their_points(graded):
@@ -288,7 +310,7 @@ def test_every_student_gets_exactly_their_points(graded):
     wrong = [
         f"{name}: {cell} scored {graded['rows'][name].scores.get(cell)}, "
         f"expected {0 if cell in lost else points} (notes: {graded['rows'][name].notes})"
-        for name, (_, lost) in graded["members"].items()
+        for name, lost in graded["lost"].items()
         for cell, points in full.items()
         if graded["rows"][name].scores.get(cell) != (0 if cell in lost else points)
     ]
@@ -333,8 +355,8 @@ def test_delegation_is_reported_in_the_feedback(graded):
 
 
 def test_outputs_are_truncated_and_bounded(graded):
-    for folder in ("autograded", "feedback"):
-        for path in (graded["course"] / folder / "prints_200mb" / "A5").iterdir():
+    for folder, student in itertools.product(("autograded", "feedback"), ("prints_200mb", "exits_and_hangs")):
+        for path in (graded["course"] / folder / student / "A5").iterdir():
             assert path.stat().st_size < 2 << 20, f"{path} is {path.stat().st_size} bytes"
     html = (graded["course"] / "feedback" / "prints_200mb" / "A5" / "A5.html").read_text()
     assert "the grader kept only the first" in html
@@ -343,5 +365,5 @@ def test_outputs_are_truncated_and_bounded(graded):
 def test_grades_csv_has_every_student(graded):
     lines = (graded["course"] / "grades.csv").read_text().splitlines()
     assert lines[0].split(",")[3] == "student_id"
-    assert sorted(line.split(",")[3] for line in lines[1:]) == sorted(graded["members"])
-    print(f"graded {len(graded['members'])} students in {graded['seconds']:.0f} s")
+    assert sorted(line.split(",")[3] for line in lines[1:]) == sorted(graded["lost"])
+    print(f"graded {len(graded['lost'])} students in {graded['seconds']:.0f} s")

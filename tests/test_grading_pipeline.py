@@ -6,14 +6,18 @@ in the kernel (GradingExecute.unaudited = "kernel"); tests/test_grading_attacks.
 round trips cover the registry's assignments, whose test cells are judged outside it.
 """
 
+import dataclasses
+from pathlib import Path
+
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from lmcore import classroom
+from tests.shared import once_per_session
 
-# runs notebooks with nbgrader; the class is graded once per xdist worker that runs these tests
-pytestmark = pytest.mark.slow
+# runs notebooks with nbgrader
+pytestmark = pytest.mark.slow  # the toy class is graded once per test session
 CELL_TIMEOUT = 3  # s, for the infinite loop
 
 
@@ -106,14 +110,19 @@ def toy_repo(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def graded(toy_repo, tmp_path_factory):
-    """(course directory, {student: Row}) for the class of `students`, graded once."""
-    course = classroom.make_course(tmp_path_factory.mktemp("course") / "course", ["toy"], toy_repo)
-    solution = nbformat.read(toy_repo / "solutions" / "toy" / "toy.ipynb", 4)
-    release = nbformat.read(toy_repo / "assignments" / "toy" / "toy.ipynb", 4)
-    for student, nb in students(solution, release).items():
-        classroom.submit(course, "toy", student, nb)
-    rows = classroom.grade_class(course, "toy", cell_timeout=CELL_TIMEOUT)
-    return course, {row.student: row for row in rows}
+    """(course directory, {student: Row}) for the class of `students`, graded once per session."""
+
+    def grade(directory):
+        course = classroom.make_course(directory / "course", ["toy"], toy_repo)
+        solution = nbformat.read(toy_repo / "solutions" / "toy" / "toy.ipynb", 4)
+        release = nbformat.read(toy_repo / "assignments" / "toy" / "toy.ipynb", 4)
+        for student, nb in students(solution, release).items():
+            classroom.submit(course, "toy", student, nb)
+        rows = classroom.grade_class(course, "toy", cell_timeout=CELL_TIMEOUT)
+        return {"course": str(course), "rows": [dataclasses.asdict(row) for row in rows]}
+
+    result = once_per_session(tmp_path_factory, "toy-class", grade)
+    return Path(result["course"]), {row["student"]: classroom.Row(**row) for row in result["rows"]}
 
 
 def autograded(course, student):

@@ -37,12 +37,14 @@ from pathlib import Path
 
 import nbformat
 import torch
+import zmq
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.v4 import new_code_cell, new_output
 from nbgrader.preprocessors import Execute
-from traitlets import Enum, Instance, Integer, List, Unicode
+from traitlets import Enum, Instance, Integer, List, Unicode, default
 
 import lmcore
 from lmcore import sandbox
@@ -53,12 +55,27 @@ from lmcore.grading.parts import ASSIGNMENTS, PARTS
 REPO = Path(lmcore.__file__).resolve().parents[1]
 SUMMARY_ENV = "LMCORE_GRADING_SUMMARY"
 PROBE_LIMIT = 256 * sandbox.MiB  # bytes of one probe's outputs, base64
+MESSAGE_LIMIT = PROBE_LIMIT + sandbox.MiB  # bytes of any one message from the kernel
+
+
+class BoundedKernelClient(AsyncKernelClient):
+    """A kernel client that refuses any message larger than MESSAGE_LIMIT: the kernel is the
+    student's, and one huge message would otherwise be held in the grader's memory."""
+
+    def _create_connected_socket(self, channel, identity=None):
+        # a default of the context, so it is set before the socket connects
+        self.context.setsockopt(zmq.MAXMSGSIZE, MESSAGE_LIMIT)
+        return super()._create_connected_socket(channel, identity)
 
 
 class SandboxedKernelManager(AsyncKernelManager):
     """A kernel manager whose kernel command runs inside lmcore.sandbox."""
 
     spec_path = Unicode("", help="the sandbox's KernelSpec (JSON); set by GradingExecute")
+
+    @default("client_factory")
+    def _bounded_client(self):
+        return BoundedKernelClient
 
     def format_kernel_cmd(self, extra_arguments=None):
         command = super().format_kernel_cmd(extra_arguments)
@@ -210,7 +227,8 @@ class GradingExecute(Execute):
         except CellTimeoutError:
             survived, why = (
                 False,
-                f"this cell was still running {self.timeout} s after it started, even when interrupted",
+                f"this cell did not finish within {self.timeout} s and the kernel stopped answering "
+                f"(it ignored the interrupt, or sent a message over {MESSAGE_LIMIT >> 20} MiB)",
             )
         if self._truncated:
             cell.outputs.append(
