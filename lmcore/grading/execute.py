@@ -171,9 +171,9 @@ class GradingExecute(Execute):
             sys.base_prefix,
             str(Path(lmcore.__file__).parent),
             str(requests),
-            str(submission),
-        ]
-        hide = [os.getcwd(), str(REPO), str(Path.home()), *self.hide]
+        ]  # and the submission, which the launcher copies from
+        # the course (nbgrader runs in it), the repository, the home and temporary directories
+        hide = [os.getcwd(), str(REPO), str(Path.home()), tempfile.gettempdir(), *self.hide]
         spec = sandbox.KernelSpec(hide, keep, str(submission), str(self._dir / "scratch"), limits)
         self._spec = sandbox.write_spec(spec, self._dir / "spec.json")
 
