@@ -43,7 +43,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
-import psutil
 from nbgrader.api import Gradebook, MissingEntry
 from tqdm import tqdm
 
@@ -85,31 +84,36 @@ class Row:
 # ---------------------------------------------------------------------------- nbgrader's CLI
 
 
-def nbgrader(course_dir: Path, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess:
-    """Run `nbgrader ARGS` in course_dir (so its nbgrader_config.py applies); stdout and stderr
-    together in .stdout. After `timeout` seconds nbgrader and its kernels are killed (rc -9)."""
+def nbgrader(
+    course_dir: Path,
+    *args: str,
+    timeout: float | None = None,
+    env: dict | None = None,
+    isolated: bool = False,
+) -> subprocess.CompletedProcess:
+    """Run `nbgrader ARGS` in course_dir (so its nbgrader_config.py applies), in a network
+    namespace of its own when `isolated` (see lmcore.sandbox); stdout and stderr together in
+    .stdout. Its output goes to a file and we wait on the process, not on the output, so
+    nothing it leaves behind holds us up; after `timeout` seconds it is killed with its process
+    group, and .returncode is None."""
     # nbgrader runs the `alembic` script from PATH when it creates a gradebook
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nbgrader", *args],
-        cwd=course_dir,
-        env={**os.environ, "PATH": path},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        output, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            for child in psutil.Process(proc.pid).children(recursive=True):  # kernels have their own session
-                child.kill()
-        proc.kill()
-        output, _ = proc.communicate()
-        output += f"\nKilled: nbgrader did not finish within {timeout:.0f} s"
-        return subprocess.CompletedProcess(proc.args, -9, output)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, output)
+    argv = [sys.executable, "-m", "nbgrader", *args]
+    argv = sandbox.net_isolated(argv) if isolated else argv
+    with tempfile.TemporaryFile("w+", errors="replace") as out:
+        proc = subprocess.Popen(
+            argv, cwd=course_dir, env={**os.environ, "PATH": path, **(env or {})}, stdin=subprocess.DEVNULL,
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        try:
+            returncode = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            returncode = None
+        out.seek(0)
+        return subprocess.CompletedProcess(argv, returncode, out.read())
 
 
 def _nbgrader_checked(course_dir: Path, *args: str) -> None:
@@ -287,28 +291,6 @@ def _stage_notebook(source: Path, target: Path, solution_ids: set[str]) -> list[
     return []
 
 
-def nbgrader_isolated(
-    course_dir: Path, log: Path, *args: str, env: dict | None = None, timeout: float
-) -> int | None:
-    """nbgrader ARGS in a network namespace of its own (see lmcore.sandbox), output to `log`;
-    its exit status, or None when it ran past `timeout` and was killed with its process group.
-    Waiting on the process, not on its output, means nothing it leaves behind holds us up."""
-    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    argv = sandbox.net_isolated([sys.executable, "-m", "nbgrader", *args])
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            argv, cwd=course_dir, env={**os.environ, "PATH": path, **(env or {})}, stdin=subprocess.DEVNULL,
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        try:
-            return proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            return None
-
-
 def grade_class(
     course_dir: Path,
     assignment_id: str,
@@ -350,19 +332,21 @@ def grade_class(
 
 def _autograde(course_dir, assignment_id, student, private: Path, options, timeout) -> list[str]:
     """One student's nbgrader autograde, sandboxed; notes for the table."""
-    summary, log = private / f"{student}.json", private / f"{student}.log"
-    status = nbgrader_isolated(
-        course_dir, log, "autograde", assignment_id, "--student", student, "--force",
+    summary = private / f"{student}.json"
+    proc = nbgrader(
+        course_dir, "autograde", assignment_id, "--student", student, "--force",
         f"--CourseDirectory.submitted_directory={private / 'submitted'}", *options,
-        env={execute.SUMMARY_ENV: str(summary)}, timeout=timeout,
+        env={execute.SUMMARY_ENV: str(summary)}, timeout=timeout, isolated=True,
     )  # fmt: skip
     autograded = course_dir / "autograded" / student / assignment_id
-    if status != 0 or not autograded.exists():
-        output = log.read_text(errors="replace")
+    if proc.returncode != 0 or not autograded.exists():
+        output = proc.stdout
         print(f"nbgrader could not grade {student}:\n{output[-2000:]}", file=sys.stderr)
         shutil.rmtree(autograded, ignore_errors=True)
         shutil.rmtree(course_dir / "feedback" / student / assignment_id, ignore_errors=True)  # stale
-        why = f"grading did not finish within {timeout:.0f} s" if status is None else _failure(output)
+        why = (
+            f"grading did not finish within {timeout:.0f} s" if proc.returncode is None else _failure(output)
+        )
         return [f"not graded, every part scores 0: {why}"]
     if not summary.exists():
         return []

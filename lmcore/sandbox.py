@@ -89,10 +89,6 @@ class Isolation:
     user: str | None
     why: str = ""
 
-    @property
-    def namespaces(self) -> bool:
-        return self.mode in ("root", "userns")
-
 
 @dataclass
 class KernelSpec:
@@ -178,8 +174,9 @@ def net_isolated(argv: list[str]) -> list[str]:
 def kernel_command(argv: list[str], spec_path: str | Path) -> list[str]:
     """A kernel's command line wrapped in the sandbox described by the KernelSpec at spec_path.
     Without namespaces, the launcher still applies the limits and the minimal environment."""
-    launcher = [*_itself(), "kernel", str(spec_path), "--", *argv]
     mode = isolation().mode
+    # the launcher is told the mode: finding it out again would cost each kernel a trial unshare
+    launcher = [*_itself(), "kernel", mode, str(spec_path), "--", *argv]
     if mode == "limits":
         return launcher
     # with --kill-child, the launcher (process 1 of the new PID namespace) dies with unshare,
@@ -295,10 +292,9 @@ def _connection_file(argv: list[str], content: bytes | None, owner: tuple[int, i
     return argv[:i] + [str(target)] + argv[i + 1 :]
 
 
-def _launch_kernel(spec_path: str, argv: list[str]) -> int:
+def _launch_kernel(mode: str, spec_path: str, argv: list[str]) -> int:
     spec = json.loads(Path(spec_path).read_text())
     limits = spec["limits"]
-    mode = isolation().mode
     owner = sandbox_ids() if mode == "root" else None
     connection = Path(argv[argv.index("-f") + 1]).read_bytes() if "-f" in argv else None
     # the kernel's stdin, stdout and stderr: /dev/null, or a log opened here, before anything is
@@ -307,7 +303,7 @@ def _launch_kernel(spec_path: str, argv: list[str]) -> int:
     if mode != "limits":
         _build_view(spec, limits["tmp_bytes"], other_user=owner is not None)
         work, home = Path(WORK), Path(HOME)
-    else:  # no namespaces: a private directory of the grader's, next to the submission
+    else:  # no namespaces: the grader's private scratch directory
         work, home = Path(spec["scratch"]) / "submission", Path(spec["scratch"]) / "home"
     shutil.copytree(spec["submission"], work, dirs_exist_ok=True)
     home.mkdir(parents=True, exist_ok=True)
@@ -358,8 +354,8 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["netns"] and argv[1:2] == ["--"]:
         _loopback_up()
         os.execvp(argv[2], argv[2:])
-    if argv[:1] == ["kernel"] and argv[2:3] == ["--"]:
-        return _launch_kernel(argv[1], argv[3:])
+    if argv[:1] == ["kernel"] and argv[1:2] in (["root"], ["userns"], ["limits"]) and argv[3:4] == ["--"]:
+        return _launch_kernel(argv[1], argv[2], argv[4:])
     info = isolation()
     print(f"isolation: {info.mode}" + (f" (student code runs as {info.user})" if info.user else ""))
     if info.why:

@@ -26,6 +26,7 @@ A part with any delegation, copy or tampering finding scores 0 in all its test c
 """
 
 import ast
+import copy
 import difflib
 import inspect
 import json
@@ -120,8 +121,6 @@ class _Normalize(ast.NodeTransformer):
 
 def _shape(node: ast.AST) -> tuple[str, int]:
     """(normalized dump, node count) of a function or class."""
-    import copy
-
     tree = _Normalize().visit(copy.deepcopy(node))
     return ast.dump(tree, annotate_fields=False), sum(1 for _ in ast.walk(tree))
 
@@ -248,29 +247,22 @@ class SourceAudit:
 def static_audit(nb: nbformat.NotebookNode, assignment_id: str) -> SourceAudit:
     audit = SourceAudit()
     part_names = sorted({part for part, _ in ASSIGNMENTS.get(assignment_id, {}).values()})
-    solutions = {_nbgrader(c).get("grade_id"): c for c in nb.cells if _nbgrader(c).get("solution")}
-    lmcore_names = {"lmcore"}
-    for cell in nb.cells:
-        tree = _parse(cell.source) if cell.get("cell_type") == "code" else None
-        lmcore_names |= _lmcore_names(tree) if tree else set()
-    for index, cell in enumerate(nb.cells):
-        if not _editable(cell):
+    # each code cell parsed once; a syntax error fails the part that needs the cell, when it runs
+    trees = {i: _parse(c.source) for i, c in enumerate(nb.cells) if c.get("cell_type") == "code"}
+    lmcore_names = {"lmcore"}.union(*(_lmcore_names(t) for t in trees.values() if t))
+    for index, tree in trees.items():
+        cell = nb.cells[index]
+        if tree is None or not _editable(cell):
             continue
-        where = f"cell {_nbgrader(cell).get('grade_id') or index}"
-        tree = _parse(cell.source)
-        if tree is None:
-            continue  # a syntax error fails the part that needs the cell, when it runs
+        part = _nbgrader(cell).get("grade_id")
+        where = f"cell {part or index}"
         audit.everything += [f"{where}, {f}" for f in tampering_findings(tree, lmcore_names)]
         copies, suspects = copy_findings(tree)
         audit.suspects += suspects
-        part = _nbgrader(cell).get("grade_id")
         target = audit.parts.setdefault(part, []) if part in part_names else audit.everything
         target += [f"{where}, {f}" for f in copies]
-    for part in part_names:
-        tree = _parse(solutions[part].source) if part in solutions else None
-        if tree is None:
-            continue
-        audit.parts.setdefault(part, []).extend(_banned_names(part, tree))
+        if part in part_names and _nbgrader(cell).get("solution"):
+            target += _banned_names(part, tree)
     return audit
 
 

@@ -139,7 +139,7 @@ class GradingExecute(Execute):
             self._prepare_sandbox(nb, resources)
             nb, resources = super().preprocess(nb, resources, km)
             self._zero_findings(nb)
-            self._write_summary(nb)
+            self._write_summary()
         finally:
             shutil.rmtree(self._dir, ignore_errors=True)
         return nb, resources
@@ -328,30 +328,24 @@ class GradingExecute(Execute):
 
     def _zero_findings(self, nb) -> None:
         """A part that delegates, copies or tampers scores 0 in every test cell it has."""
+        found = {part: self.source_audit.findings(part) for part, _ in self._tests.values()}
+        for verdict in self._verdicts.values():
+            found[verdict.part] += [f"when run, it called {d}" for d in verdict.delegation]
         for cell in nb.cells:
-            grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-            if grade_id not in self._verdicts:
+            verdict = self._verdicts.get(cell.get("metadata", {}).get("nbgrader", {}).get("grade_id"))
+            if verdict is None or not found[verdict.part]:
                 continue
-            part = self._tests[grade_id][0]
-            found = self.source_audit.findings(part) + [
-                f"when run, it called {d}"
-                for g, v in self._verdicts.items()
-                if v.part == part
-                for d in v.delegation
-            ]
-            if found:
-                verdict = self._verdicts[grade_id]
-                verdict.passed = False
-                verdict.report = (
-                    f"{part}: scores 0 in all its test cells, because its code does not do its own work or "
-                    "changes the grader:\n  "
-                    + "\n  ".join(dict.fromkeys(found))
-                    + "\nwrite the part yourself, "
-                    "with tensor operations and your own functions (see the assignment's rules)"
-                )
-                cell.outputs = [_error("AssertionError", verdict.report)]
+            verdict.passed = False
+            verdict.report = (
+                f"{verdict.part}: scores 0 in all its test cells, because its code does not do its own "
+                "work or changes the grader:\n  "
+                + "\n  ".join(dict.fromkeys(found[verdict.part]))
+                + "\nwrite the part yourself, with tensor operations and your own functions "
+                "(see the assignment's rules)"
+            )
+            cell.outputs = [_error("AssertionError", verdict.report)]
 
-    def _write_summary(self, nb) -> None:
+    def _write_summary(self) -> None:
         summary = {
             "cells": {
                 c: {"part": v.part, "passed": v.passed, "why": "" if v.passed else v.report}
