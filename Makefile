@@ -22,13 +22,13 @@ book: $(STAMP)  ## the Jupyter Book, into _build/html (warnings are errors)
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 
 release: $(STAMP)  ## regenerate assignments/ from solutions/ with nbgrader
-	$(BIN)/python -m lmcore.classroom release
+	$(BIN)/python -m lmcore.course.classroom release
 
 demo: $(STAMP)  ## autograde two demo students (the solution, the untouched release)
-	$(BIN)/python -m lmcore.classroom demo
+	$(BIN)/python -m lmcore.course.classroom demo
 
 autograde: $(STAMP)  ## autograde submitted/*/$(A) in the course directory (COURSE=...)
-	$(BIN)/python -m lmcore.classroom autograde $(A) $(if $(COURSE),--course-dir $(COURSE))
+	$(BIN)/python -m lmcore.course.classroom autograde $(A) $(if $(COURSE),--course-dir $(COURSE))
 
 # Tests go to the two workers one by one (--dist load), which balances the long nbgrader round
 # trips best: measured on 2 cores, --dist loadfile took 22.5 min against about 16 for load. A
@@ -40,7 +40,7 @@ test: $(STAMP)  ## the whole suite: tests/, then nbval on the executed solution 
 	$(BIN)/python -m pytest -p no:xdist solutions --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 solutions-outputs: $(STAMP)  ## re-execute solutions/*/*.ipynb in place (their outputs are committed)
-	$(BIN)/python -m lmcore.notebooks solutions/*/*.ipynb
+	$(BIN)/python -m lmcore.course.notebooks solutions/*/*.ipynb
 
 lint: $(STAMP)
 	$(BIN)/ruff check lmcore tests

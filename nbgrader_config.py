@@ -14,13 +14,13 @@ release directory. Student code is untrusted, so autograding is hardened:
 - Deleted test cells come back, with the gradebook's source, right after the cell that
   precedes them (RestoreGradebookMetadata again: nbgrader's own OverwriteCells.add_missing_cells
   fails the notebook when that preceding cell was deleted too).
-- The kernel runs sandboxed (lmcore.sandbox: another user, hidden course files, no network,
+- The kernel runs sandboxed (lmcore.course.sandbox: another user, hidden course files, no network,
   limits) and graded test cells are judged outside it (lmcore.grading.execute).
 - Each cell has a timeout; on a timeout the kernel is interrupted and the cell gets an
   error, and the next cells still run. A kernel that dies or ignores the interrupt is
   replaced and the cells before re-run, so only the cell that did it fails.
 
-The gradebook is nbgrader's default, <course root>/gradebook.db; `python -m lmcore.classroom
+The gradebook is nbgrader's default, <course root>/gradebook.db; `python -m lmcore.course.classroom
 release` generates assignments/ without one (--no-db).
 """
 

@@ -6,8 +6,13 @@ the cache writes the new positions of each layer and reads all positions so
 far; after the last layer the model calls ``advance`` once.
 """
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from lmcore.model import GPTConfig
 
 
 class KVCache:
@@ -76,3 +81,15 @@ class LayerKVCache:
 
     def update(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         return self.cache.update(self.index, k, v)
+
+
+def kv_cache_bytes(config: "GPTConfig", batch_size: int, seq_len: int, bytes_per_element: int) -> int:
+    """Bytes of a KV cache: 2 x n_layer x batch x n_head x seq_len x head_dim x bytes per element."""
+    for name, value in (
+        ("batch_size", batch_size),
+        ("seq_len", seq_len),
+        ("bytes_per_element", bytes_per_element),
+    ):
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    return 2 * config.n_layer * batch_size * config.n_head * seq_len * config.head_dim * bytes_per_element

@@ -3,7 +3,7 @@
 Token and learned position embeddings, ``n_layer`` pre-LN blocks (causal
 multi-head self-attention, then a GELU MLP, each inside a residual), a final
 LayerNorm and an LM head tied to the token embedding. Parameter names follow
-GPT-2 so its weights map one to one (see ``lmcore.gpt2``).
+GPT-2 so its weights map one to one (see ``lmcore.oracles.gpt2``).
 
 Every component can be replaced: ``GPT(config, attention=f)`` runs ``f`` as
 the attention of every layer, ``self_attention_cls`` and ``block_cls`` swap
@@ -213,13 +213,3 @@ def count_parameters(config: GPTConfig) -> int:
     mlp = (C * 4 * C + 4 * C) + (4 * C * C + C)
     layer_norms = 2 * (2 * C)
     return embeddings + L * (attention + mlp + layer_norms) + 2 * C
-
-
-def lm_loss(logits: Tensor, targets: Tensor) -> Tensor:
-    """Mean next-token cross-entropy: logits (B, T, V), targets (B, T) -> scalar."""
-    if logits.shape[:2] != targets.shape:
-        raise ValueError(
-            f"targets must have shape (B, T) = {tuple(logits.shape[:2])} to match the logits, "
-            f"got {tuple(targets.shape)}"
-        )
-    return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from lmcore.batching import check_token_stream, random_windows
-from lmcore.model import lm_loss
+from lmcore.losses import lm_loss
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]  # (param_groups, lr=, betas=, eps=) -> optimizer
 

@@ -5,7 +5,7 @@ untouched release, an alternative correct solution, a delegating one) and "mutan
 mutant of each part, one classic bug each, which must lose the points of exactly the parts it
 breaks; every mutant is also decided in-process by the assignment's test_aN_checks)."""
 
-from lmcore import classroom
+from lmcore.course import classroom
 
 POINTS = {"": 4, "_hidden": 6}  # the visible and the hidden test cell of every part
 

@@ -116,7 +116,7 @@ def test_a_trainer_over_the_memory_bound_fails_it(solution, monkeypatch):
 
 
 def test_hugging_face_tokenizers_counts_as_delegation(no_perf):
-    from lmcore.hf_bpe import hf_tokenizer
+    from lmcore.oracles.hf_bpe import hf_tokenizer
 
     def encode(text, merges, special_tokens=()):
         return hf_tokenizer(merges, special_tokens).encode(text).ids

@@ -1,8 +1,8 @@
-"""lmcore.bench: smoke runs print their tables and write complete JSON (no timing asserted)."""
+"""lmcore.course.bench: smoke runs print their tables and write complete JSON (no timing asserted)."""
 
 import json
 
-from lmcore.bench import main, naive_bpe_benchmark
+from lmcore.course.bench import main, naive_bpe_benchmark
 from lmcore.data import training_text
 
 DECODE_ROWS = ["lmcore, KV cache", "lmcore, no cache", "HF GPT2LMHeadModel.generate"]

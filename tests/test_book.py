@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lmcore.book_assets import remote_loads
+from lmcore.course.book_assets import remote_loads
 from tests.shared import once_per_session
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,7 +18,7 @@ from lmcore.bpe import (
     train_bpe_naive,
     word_counts,
 )
-from lmcore.hf_bpe import hf_token_bytes, hf_tokenizer
+from lmcore.oracles.hf_bpe import hf_token_bytes, hf_tokenizer
 
 ASCII_TEXT = (
     "The quick brown fox jumps over the lazy dog. Then the dog wakes up, and it isn't lazy any more: "

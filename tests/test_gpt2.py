@@ -4,7 +4,8 @@ import pytest
 import torch
 import transformers
 
-from lmcore.gpt2 import (
+from lmcore.model import GPT, GPTConfig
+from lmcore.oracles.gpt2 import (
     GPT2_SIZES,
     config_from_gpt2_state_dict,
     from_gpt2_state_dict,
@@ -12,7 +13,6 @@ from lmcore.gpt2 import (
     save_gpt2_file,
     to_gpt2_state_dict,
 )
-from lmcore.model import GPT, GPTConfig
 from lmcore.tolerances import FP32_MODEL
 
 CONFIG = GPTConfig(block_size=64, vocab_size=100, n_layer=2, n_head=4, n_embd=32)

@@ -6,7 +6,7 @@ effect outside the attacker's own sandbox, and that the course directory (source
 config, other submissions, lmcore) is byte-identical afterwards except for grading's own
 writes (gradebook.db, autograded/, feedback/, grades.csv).
 
-The isolation this relies on needs root (lmcore.sandbox); without it the test is skipped.
+The isolation this relies on needs root (lmcore.course.sandbox); without it the test is skipped.
 """
 
 import ast
@@ -26,7 +26,8 @@ import pytest
 from nbformat.v4 import new_code_cell
 
 import lmcore
-from lmcore import classroom, model, sandbox
+from lmcore import model
+from lmcore.course import classroom, sandbox
 from tests import a5_variants as variants
 from tests.roundtrip import full_marks, parts_lost
 from tests.shared import once_per_session

@@ -1,4 +1,4 @@
-"""The grading pipeline (lmcore.classroom with nbgrader_config.py) on a toy assignment.
+"""The grading pipeline (lmcore.course.classroom with nbgrader_config.py) on a toy assignment.
 
 One class of toy students is graded once by nbgrader's own CLI; each test reads its
 student's row. The toy assignment is not in lmcore's registry, so its course runs test cells
@@ -13,7 +13,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from lmcore import classroom
+from lmcore.course import classroom
 from tests.shared import once_per_session
 
 # runs notebooks with nbgrader

@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from lmcore import classroom
+from lmcore.course import classroom
 
 IDS = classroom.assignment_ids()
 

@@ -1,4 +1,4 @@
-"""lmcore.sandbox in each mode this machine allows: what a process started through
+"""lmcore.course.sandbox in each mode this machine allows: what a process started through
 kernel_command can see, change and leave behind (a script in place of the kernel)."""
 
 import json
@@ -12,7 +12,7 @@ import time
 import psutil
 import pytest
 
-from lmcore import sandbox
+from lmcore.course import sandbox
 
 SCRIPT = textwrap.dedent(
     """
@@ -50,14 +50,14 @@ def left_behind(marker: str) -> list:
 
 def available(mode: str) -> bool:
     env = {**os.environ, sandbox.MODE_ENV: mode}
-    code = "from lmcore import sandbox; print(sandbox.isolation().mode)"
+    code = "from lmcore.course import sandbox; print(sandbox.isolation().mode)"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     return out.stdout.strip() == mode
 
 
 def sandboxed(mode: str, argv: list[str], spec_path, log, wrap: str = "kernel_command") -> None:
     code = (
-        "import subprocess, sys; from lmcore import sandbox; "
+        "import subprocess, sys; from lmcore.course import sandbox; "
         f"argv = sandbox.{wrap}({argv!r}"
         + (f", {str(spec_path)!r})" if wrap == "kernel_command" else ")")
         + "; "
@@ -136,6 +136,6 @@ def test_the_network_is_cut(mode, tmp_path):
 
 def test_an_unknown_mode_is_a_clear_error():
     env = {**os.environ, sandbox.MODE_ENV: "docker"}
-    code = "from lmcore import sandbox; sandbox.isolation()"
+    code = "from lmcore.course import sandbox; sandbox.isolation()"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert "LMCORE_SANDBOX='docker': expected userns or limits" in out.stderr

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from lmcore.batching import random_windows
-from lmcore.model import GPT, GPTConfig, lm_loss
+from lmcore.losses import lm_loss
+from lmcore.model import GPT, GPTConfig
 from lmcore.tolerances import FP32_OP, FP32_TRAINING
 from lmcore.train import TrainConfig, Trainer, lr_at, param_groups
 

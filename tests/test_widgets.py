@@ -1,4 +1,4 @@
-"""lmcore.widgets: the toy attention heads and the attention-map explorer, without a display."""
+"""lmcore.widgets.attention: the toy attention heads and the attention-map explorer, without a display."""
 
 import math
 
@@ -6,14 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from lmcore.widgets import (
+from lmcore.positions import position_shift, sinusoidal_positions
+from lmcore.widgets.attention import (
     HEADS,
     MAX_TOKENS,
     AttentionExplorer,
     attention_figure,
     figure_png,
-    position_shift,
-    sinusoidal_positions,
     tokenize,
     toy_attention,
     word_vector,

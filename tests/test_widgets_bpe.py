@@ -1,9 +1,9 @@
-"""lmcore.widgets_bpe: the BPE merge stepper, driven without a display."""
+"""lmcore.widgets.bpe: the BPE merge stepper, driven without a display."""
 
 import pytest
 
 from lmcore.bpe import count_pairs, train_bpe, train_bpe_naive, word_counts
-from lmcore.widgets_bpe import (
+from lmcore.widgets.bpe import (
     DEFAULT_TEXT,
     TOP_PAIRS,
     BPEStepper,

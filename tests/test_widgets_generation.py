@@ -1,18 +1,17 @@
-"""lmcore.widgets_generation: the sampling explorer and the KV-cache calculator, without a display."""
+"""lmcore.widgets.generation: the sampling explorer and the KV-cache calculator, without a display."""
 
 import pytest
 import torch
 
-from lmcore.kv_cache import KVCache
+from lmcore.kv_cache import KVCache, kv_cache_bytes
 from lmcore.model import GPTConfig
-from lmcore.widgets_generation import (
+from lmcore.widgets.generation import (
     DTYPE_BYTES,
     TOY_VOCAB,
     KVCacheCalculator,
     SamplingExplorer,
     entropy_bits,
     human_bytes,
-    kv_cache_bytes,
     toy_logits,
     transformed_probs,
 )

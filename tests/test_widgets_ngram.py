@@ -1,11 +1,11 @@
-"""lmcore.widgets_ngram: the smoothing explorer, driven without a display and checked against lmcore.ngram."""
+"""lmcore.widgets.ngram: the smoothing explorer, driven without a display and checked against lmcore.ngram."""
 
 import math
 
 import pytest
 
 from lmcore.ngram import UNK, AddK, Backoff, Interpolated, KneserNey
-from lmcore.widgets_ngram import METHODS, SmoothingExplorer, build_model, context_total, default_contexts
+from lmcore.widgets.ngram import METHODS, SmoothingExplorer, build_model, context_total, default_contexts
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CORPUS = [

@@ -350,7 +350,7 @@ def _show(tokenizer, ids: list[int], at: int) -> str:
 
 
 def judge_encode(case: dict, out: dict) -> Report:
-    from lmcore.hf_bpe import hf_token_bytes, hf_tokenizer
+    from lmcore.oracles.hf_bpe import hf_token_bytes, hf_tokenizer
 
     report = Report("encode")
     results = iter(out["runs"])

@@ -1,6 +1,6 @@
 """The trusted half of grading: what a notebook's source shows, and the verdict on its probes.
 
-A submission is run once, in a sandboxed kernel (lmcore.sandbox), by
+A submission is run once, in a sandboxed kernel (lmcore.course.sandbox), by
 lmcore.grading.execute. Where a graded test cell stood, the kernel runs the part's *probe*
 (lmcore.grading.kernel_probe) and sends back plain outputs; this module, imported by the
 grader before any student code runs, judges them against the reference. Its own evidence:

@@ -15,7 +15,8 @@ from torch import Tensor, nn
 
 from lmcore.generation import generate
 from lmcore.grading.report import Report, describe_mismatch
-from lmcore.model import GPT, GPTConfig, lm_loss
+from lmcore.losses import lm_loss
+from lmcore.model import GPT, GPTConfig
 from lmcore.tolerances import FP32_TRAINING, for_output
 
 TINY = GPTConfig(block_size=16, vocab_size=37, n_layer=2, n_head=4, n_embd=32)

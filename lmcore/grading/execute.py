@@ -5,7 +5,7 @@ outside the student's kernel.
 
 1. (trusted, before the kernel starts) the source findings of lmcore.grading.audit, and the
    cases of every graded test cell, written where the kernel can read them;
-2. a kernel in the sandbox of lmcore.sandbox, started through ``SandboxedKernelManager``;
+2. a kernel in the sandbox of lmcore.course.sandbox, started through ``SandboxedKernelManager``;
 3. the cells in order. An ordinary cell runs as usual, with its own timeout. A graded test
    cell of an assignment in lmcore's registry is *not* sent to the kernel: the kernel runs the
    part's probe there instead (lmcore.grading.kernel_probe), and the grader judges the outputs
@@ -23,7 +23,7 @@ Test cells of assignments lmcore does not know fail with a message, unless the c
 ``unaudited = "kernel"`` (its test cells then run in the kernel and can be forged there).
 
 A summary (verdicts, findings, restarts) is written as JSON to the path in the environment
-variable LMCORE_GRADING_SUMMARY when it is set (lmcore.classroom reads it for the table).
+variable LMCORE_GRADING_SUMMARY when it is set (lmcore.course.classroom reads it for the table).
 """
 
 import base64
@@ -47,7 +47,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Enum, Instance, Integer, List, Unicode, default
 
 import lmcore
-from lmcore import sandbox
+from lmcore.course import sandbox
 from lmcore.grading import audit
 from lmcore.grading.kernel_probe import MIME
 from lmcore.grading.parts import ASSIGNMENTS, PARTS

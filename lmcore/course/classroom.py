@@ -1,8 +1,8 @@
 """Release and autograde a class with nbgrader's own command line.
 
-    python -m lmcore.classroom release [ID ...]       # assignments/<id>/ from solutions/<id>/
-    python -m lmcore.classroom demo                   # grade two demo students in _build/course
-    python -m lmcore.classroom autograde ID [--course-dir DIR]
+    python -m lmcore.course.classroom release [ID ...]       # assignments/<id>/ from solutions/<id>/
+    python -m lmcore.course.classroom demo                   # grade two demo students in _build/course
+    python -m lmcore.course.classroom autograde ID [--course-dir DIR]
 
 A course directory has nbgrader's layout and this repository's nbgrader_config.py:
 solutions/<id>/<id>.ipynb (nbgrader's source), assignments/<id>/ (its release),
@@ -17,7 +17,7 @@ Grading an assignment (grade_class):
   3. nbgrader autograde, one process per student, in a network namespace of its own and
      killed with everything it started after `submission_timeout` seconds. Its Execute is
      lmcore.grading.execute.GradingExecute (see nbgrader_config.py): the kernel runs in the
-     sandbox of lmcore.sandbox, each graded test cell is judged outside the kernel, and a
+     sandbox of lmcore.course.sandbox, each graded test cell is judged outside the kernel, and a
      part that delegates, copies lmcore's reference or tampers with the grader scores 0;
   4. nbgrader generate_feedback and nbgrader export (grades.csv); the grade table, whose
      notes say what staging left behind, which parts lost everything and why, copy suspects,
@@ -46,7 +46,7 @@ import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 from tqdm import tqdm
 
-from lmcore import sandbox
+from lmcore.course import sandbox
 from lmcore.grading import execute
 
 REPO = Path(__file__).resolve().parents[1]
@@ -92,7 +92,7 @@ def nbgrader(
     isolated: bool = False,
 ) -> subprocess.CompletedProcess:
     """Run `nbgrader ARGS` in course_dir (so its nbgrader_config.py applies), in a network
-    namespace of its own when `isolated` (see lmcore.sandbox); stdout and stderr together in
+    namespace of its own when `isolated` (see lmcore.course.sandbox); stdout and stderr together in
     .stdout. Its output goes to a file and we wait on the process, not on the output, so
     nothing it leaves behind holds us up; after `timeout` seconds it is killed with its process
     group, and .returncode is None."""
@@ -454,7 +454,9 @@ def demo(course_dir: Path = DEMO_COURSE, repo: Path = REPO) -> list[Row]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lmcore.classroom", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m lmcore.course.classroom", description=__doc__.split("\n")[0]
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     command = commands.add_parser("release", help="assignments/ from solutions/ (all, or the ids given)")
     command.add_argument("ids", nargs="*", metavar="ID")

@@ -14,11 +14,11 @@ are copied with them.
 
 Two ways in:
 
-- as a Sphinx extension (``sphinx: extra_extensions: [lmcore.book_assets]`` in
+- as a Sphinx extension (``sphinx: extra_extensions: [lmcore.course.book_assets]`` in
   ``_config.yml``): ``jupyter-book build .`` fetches what is missing before it
   writes a page, so the build needs no extra step;
-- ``python -m lmcore.book_assets fetch [DEST]`` fetches ahead of time, and
-  ``python -m lmcore.book_assets check [_build/html]`` lists every script,
+- ``python -m lmcore.course.book_assets fetch [DEST]`` fetches ahead of time, and
+  ``python -m lmcore.course.book_assets check [_build/html]`` lists every script,
   stylesheet or font a built page would load from another host.
 """
 
@@ -99,7 +99,7 @@ ASSETS = (
 # Loaded between require.js and the HTML manager (see nb_ipywidgets_js in _config.yml).
 WIDGETS_SETUP = "widgets-setup.js"
 WIDGETS_SETUP_JS = """\
-// Written by lmcore.book_assets; runs after require.js and before the ipywidgets HTML manager.
+// Written by lmcore.course.book_assets; runs after require.js and before the ipywidgets HTML manager.
 (function () {
   // The HTML manager looks for its icon fonts next to its RequireJS module path, which
   // defaults to the page's own folder: point that path at the local copy beside this file.
@@ -282,7 +282,9 @@ def setup(app):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lmcore.book_assets", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m lmcore.course.book_assets", description=__doc__.split("\n")[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     fetch_cmd = sub.add_parser("fetch", help="fetch the pinned assets (default into _build/book_assets)")
     fetch_cmd.add_argument("dest", nargs="?", default="_build/book_assets", type=Path)

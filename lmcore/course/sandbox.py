@@ -31,7 +31,7 @@ the hidden paths stay writable. Where neither works, only the limits and the pro
 kill apply; :func:`isolation` says which case holds, and README.md what an instructor should
 do then.
 
-    python -m lmcore.sandbox                 # prints what this machine allows
+    python -m lmcore.course.sandbox                 # prints what this machine allows
 """
 
 import ctypes
@@ -326,7 +326,7 @@ def _launch_kernel(mode: str, spec_path: str, argv: list[str]) -> int:
             os.chdir(work)
             os.execve(argv[0], argv, env)
         except BaseException as exc:  # nothing to report to but the exit status
-            os.write(2, f"lmcore.sandbox: {type(exc).__name__}: {exc}\n".encode())
+            os.write(2, f"lmcore.course.sandbox: {type(exc).__name__}: {exc}\n".encode())
         finally:
             os._exit(127)
     # process 1 of the namespace: reap every orphan, leave with the kernel. The interrupt that

@@ -1,6 +1,6 @@
 """Executing the solution notebooks in place, so their committed outputs are what nbval checks.
 
-    python -m lmcore.notebooks solutions/A5/A5.ipynb [...]
+    python -m lmcore.course.notebooks solutions/A5/A5.ipynb [...]
 
 Outputs are kept; execution timings and counts that change from run to run are not.
 """

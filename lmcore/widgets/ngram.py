@@ -21,7 +21,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from lmcore.ngram import BOS, MLE, UNK, AddK, Backoff, Interpolated, KneserNey, NGramLM
-from lmcore.widgets import figure_png
+from lmcore.widgets.attention import figure_png
 
 METHODS = ("MLE", "add-k", "interpolation", "backoff", "Kneser-Ney")
 # the slider each method reads (None: no parameter)

@@ -1,6 +1,6 @@
 """Decode and training throughput of the reference GPT and speed of the reference BPE, next to Hugging Face.
 
-    python -m lmcore.bench [--device cpu|cuda] [--new-tokens N] [--json PATH] [--quick] [--threads N]
+    python -m lmcore.course.bench [--device cpu|cuda] [--new-tokens N] [--json PATH] [--quick] [--threads N]
                            [--tokenizers-only] [--bpe-bytes N] [--bpe-vocab V]
 
 Three model measurements, all in one run on one set of random weights:
@@ -33,7 +33,7 @@ recount-every-merge loop ``train_bpe_naive``, in seconds (lmcore and HF: median 
 The naive loop runs on the whole corpus only when a probe of its first merges predicts at most
 60 s; otherwise on a prefix sized to fit, and the output says so. It then encodes the corpus with
 ``lmcore.bpe.Tokenizer`` and with Hugging Face's tokenizer loaded with the same merges
-(``lmcore.hf_bpe``), each from a cold cache, in MB/s, checks that their token byte strings agree,
+(``lmcore.oracles.hf_bpe``), each from a cold cache, in MB/s, checks that their token byte strings agree,
 and measures the peak Python memory of ``train_bpe`` with tracemalloc (a separate run). ``tokenizers``
 is needed only for the Hugging Face rows.
 """
@@ -114,7 +114,7 @@ def hf_gpt2(model: GPT):
         from transformers import GPT2Config, GPT2LMHeadModel
     except ImportError as e:
         raise ImportError("the Hugging Face comparison needs transformers: pip install -e '.[dev]'") from e
-    from lmcore.gpt2 import to_gpt2_state_dict
+    from lmcore.oracles.gpt2 import to_gpt2_state_dict
 
     c = model.config
     hf_config = GPT2Config(
@@ -300,7 +300,7 @@ def tokenizer_benchmark(n_bytes: int = 1_000_000, vocab_size: int = 1000, repeat
     text = synthetic_text(n_bytes)
     mb = len(text.encode("utf-8")) / 1e6
     try:
-        from lmcore.hf_bpe import hf_token_bytes, hf_tokenizer, hf_train
+        from lmcore.oracles.hf_bpe import hf_token_bytes, hf_tokenizer, hf_train
     except ImportError as e:
         hf_error = str(e)
     else:

@@ -22,9 +22,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from lmcore.kv_cache import kv_cache_bytes
 from lmcore.model import GPTConfig
 from lmcore.sampling import apply_temperature, top_k_filter, top_p_filter
-from lmcore.widgets import figure_png
+from lmcore.widgets.attention import figure_png
 
 # A toy next-token distribution after "the cat sat on the": words and their logits.
 TOY_VOCAB = ("mat", "floor", "sofa", "bed", "chair", "roof", "table", "rug", "box", "moon", "idea", "of")
@@ -150,18 +151,6 @@ class SamplingExplorer:
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)
-
-
-def kv_cache_bytes(config: GPTConfig, batch_size: int, seq_len: int, bytes_per_element: int) -> int:
-    """Bytes of a KV cache: 2 x n_layer x batch x n_head x seq_len x head_dim x bytes per element."""
-    for name, value in (
-        ("batch_size", batch_size),
-        ("seq_len", seq_len),
-        ("bytes_per_element", bytes_per_element),
-    ):
-        if value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
-    return 2 * config.n_layer * batch_size * config.n_head * seq_len * config.head_dim * bytes_per_element
 
 
 def human_bytes(n: int) -> str:

@@ -16,7 +16,7 @@ from lmcore.bpe import BYTES, GPT2_PATTERN, Merge
 try:
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 except ImportError as e:
-    raise ImportError("lmcore.hf_bpe needs Hugging Face tokenizers: pip install -e '.[dev]'") from e
+    raise ImportError("lmcore.oracles.hf_bpe needs Hugging Face tokenizers: pip install -e '.[dev]'") from e
 
 
 def bytes_to_unicode() -> dict[int, str]:

@@ -1,0 +1,2 @@
+"""The book's widgets, one module per chapter: ``ngram`` (2), ``bpe`` (3), ``attention`` (7),
+``generation`` (9)."""
