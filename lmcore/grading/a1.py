@@ -675,3 +675,7 @@ PARTS = [
     Part("sample", "sample", sampling_cases, probe_sampling, judge_sampling),
 ]
 TESTS = {f"test_{p.name}{suffix}": (p.name, suffix == "_hidden") for p in PARTS for suffix in ("", "_hidden")}
+
+from lmcore.grading.legacy import assignment  # noqa: E402
+
+ASSIGNMENT = assignment("A1", "ch02_ngrams", PARTS)

@@ -736,3 +736,7 @@ PARTS = [
     Part("em_step", "em_step", em_step_cases, probe_em_step, judge_em_step),
 ]
 TESTS = {f"test_{p.name}{suffix}": (p.name, suffix == "_hidden") for p in PARTS for suffix in ("", "_hidden")}
+
+from lmcore.grading.legacy import assignment  # noqa: E402
+
+ASSIGNMENT = assignment("A2", "ch03_tokenization", PARTS)

@@ -755,3 +755,7 @@ PARTS = [
     Part("generate", "generate", generate_cases, probe_generate, judge_generate),
 ]
 TESTS = {f"test_{p.name}{suffix}": (p.name, suffix == "_hidden") for p in PARTS for suffix in ("", "_hidden")}
+
+from lmcore.grading.legacy import assignment  # noqa: E402
+
+ASSIGNMENT = assignment("A6", "ch09_generation", PARTS)

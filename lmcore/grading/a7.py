@@ -21,8 +21,9 @@ from torch.nn.utils import clip_grad as torch_clip_grad
 
 from lmcore import train as ref_train
 from lmcore.batching import random_windows
-from lmcore.grading.common import TINY, attempt, randint, randn
+from lmcore.grading.common import attempt, randint, randn
 from lmcore.grading.delegation import trace
+from lmcore.grading.hosts import TINY
 from lmcore.grading.part import Part
 from lmcore.grading.report import Report, describe_mismatch
 from lmcore.model import GPT
@@ -792,3 +793,7 @@ PARTS = [
     Part("training_loop", "train", training_loop_cases, probe_training_loop, judge_training_loop),
 ]
 TESTS = {f"test_{p.name}{suffix}": (p.name, suffix == "_hidden") for p in PARTS for suffix in ("", "_hidden")}
+
+from lmcore.grading.legacy import assignment  # noqa: E402
+
+ASSIGNMENT = assignment("A7", "ch10_pretraining", PARTS)

@@ -28,20 +28,25 @@ A part with any delegation, copy or tampering finding scores 0 in all its test c
 import ast
 import copy
 import difflib
+import importlib
 import inspect
 import json
+import pkgutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
-from lmcore import attention, batching, bpe, generation, kv_cache, model, ngram, sampling, train, unigram
-from lmcore.grading.delegation import RULES
-from lmcore.grading.parts import ASSIGNMENTS, PARTS
+import lmcore
+from lmcore.grading.registry import PARTS, TESTS
 from lmcore.grading.report import Report
 
-REFERENCE_MODULES = (attention, batching, bpe, generation, kv_cache, model, ngram, sampling, train, unigram)
+# the reference code students could copy: every top-level module of lmcore (subpackages are
+# tooling, widgets, oracles and grading)
+REFERENCE_MODULES = tuple(
+    importlib.import_module(f"lmcore.{m.name}") for m in pkgutil.iter_modules(lmcore.__path__) if not m.ispkg
+)
 MIN_COPY_NODES = 60  # smaller functions are too short to call a copy (a correct one-liner is the one-liner)
 SUSPECT_RATIO = 0.9  # normalized similarity at which a near-copy is reported to the instructor
 RUNTIME_CODE = {"exec", "eval", "compile", "__import__", "breakpoint"}
@@ -212,7 +217,7 @@ def tampering_findings(tree: ast.AST, lmcore_names: set[str]) -> list[str]:
 
 
 def _banned_names(part: str, tree: ast.AST) -> list[str]:
-    names = set(RULES[part].names) if part in RULES else set()
+    names = set(PARTS[part].rules.names)
     found = []
     for node in ast.walk(tree):
         line = getattr(node, "lineno", "?")
@@ -246,7 +251,7 @@ class SourceAudit:
 
 def static_audit(nb: nbformat.NotebookNode, assignment_id: str) -> SourceAudit:
     audit = SourceAudit()
-    part_names = sorted({part for part, _ in ASSIGNMENTS.get(assignment_id, {}).values()})
+    part_names = sorted({part for part, _ in TESTS.get(assignment_id, {}).values()})
     # each code cell parsed once; a syntax error fails the part that needs the cell, when it runs
     trees = {i: _parse(c.source) for i, c in enumerate(nb.cells) if c.get("cell_type") == "code"}
     lmcore_names = {"lmcore"}.union(*(_lmcore_names(t) for t in trees.values() if t))
@@ -285,7 +290,7 @@ def judge_outputs(part: str, case, outputs) -> Verdict:
         why = outputs["probe_error"]
         return Verdict(part, False, f"{part}: checking it stopped with {why}")
     try:
-        report = PARTS[part].judge(case, outputs)
+        report = PARTS[part].verdict(case, outputs)
     except Exception as exc:  # outputs of the wrong shape or type
         report = Report(part)
         report.add("its outputs can be checked", False, f"{type(exc).__name__}: {exc}")
@@ -303,8 +308,8 @@ def audit_details(path: str | Path, assignment_id: str, timeout: int = 300) -> d
     each graded test cell, {"passed": bool, "why": str}."""
     from lmcore.grading.execute import run_notebook
 
-    if assignment_id not in ASSIGNMENTS:
-        raise ValueError(f"unknown assignment {assignment_id!r}; audited: {sorted(ASSIGNMENTS)}")
+    if assignment_id not in TESTS:
+        raise ValueError(f"unknown assignment {assignment_id!r}; graded: {sorted(TESTS)}")
     _, summary = run_notebook(Path(path), assignment_id, timeout=timeout)
     return {cell: {"passed": v["passed"], "why": v["why"]} for cell, v in summary["cells"].items()}
 

@@ -50,7 +50,7 @@ import lmcore
 from lmcore.course import sandbox
 from lmcore.grading import audit
 from lmcore.grading.kernel_probe import MIME
-from lmcore.grading.parts import ASSIGNMENTS, PARTS
+from lmcore.grading.registry import PARTS, TESTS
 
 REPO = Path(lmcore.__file__).resolve().parents[1]
 SUMMARY_ENV = "LMCORE_GRADING_SUMMARY"
@@ -131,7 +131,7 @@ class GradingExecute(Execute):
     def preprocess(self, nb, resources=None, km=None):
         info = (resources or {}).get("nbgrader", {})
         self._assignment = info.get("assignment", "")
-        self._tests = ASSIGNMENTS.get(self._assignment, {})  # test cell -> (part, thorough)
+        self._tests = TESTS.get(self._assignment, {})  # test cell -> (part, thorough)
         self._verdicts, self._replay, self._restarts, self._dead, self._probing = {}, [], 0, False, False
         self.source_audit = audit.static_audit(nb, self._assignment) if self._tests else audit.SourceAudit()
         self._dir = Path(tempfile.mkdtemp(prefix="lmcore-grade-"))
@@ -202,7 +202,7 @@ class GradingExecute(Execute):
                 _error(
                     "GradingError",
                     f"test cell {grade_id} is not in lmcore's registry for assignment {self._assignment!r}, "
-                    "so it cannot be checked outside the student's kernel (lmcore.grading.parts.ASSIGNMENTS)",
+                    "so it cannot be checked outside the student's kernel (lmcore.grading.registry)",
                 )
             ]
         elif self._run(cell, index) and cell.source.strip() and not _timed_out(cell):

@@ -17,8 +17,7 @@ import io
 
 import torch
 
-from lmcore.grading.delegation import RULES, dynamic_findings
-from lmcore.grading.parts import PARTS
+from lmcore.grading.registry import PARTS
 
 MIME = "application/vnd.lmcore.probe+base64"
 
@@ -38,25 +37,7 @@ def run(part: str, thorough: bool, request_path: str) -> None:
 
 
 def probe_outputs(part: str, thorough: bool, case, namespace: dict) -> dict:
-    """Untrusted: the part's probe on the notebook's component (run inside the kernel)."""
+    """Untrusted: the part's probe (and, when thorough, its delegation trace) on what the
+    notebook defined; a name it never defined fails every step that needs it."""
     spec = PARTS[part]
-    component = namespace.get(spec.component)
-    if component is None:
-        return _missing(part, spec.component, case)
-    outputs = spec.probe(component, case)
-    if thorough and part in RULES:
-        try:
-            outputs["delegation"] = dynamic_findings(part, component)
-        except Exception as exc:
-            outputs["delegation_error"] = f"{type(exc).__name__}: {exc}"
-    return outputs
-
-
-def _missing(part: str, name: str, case) -> dict:
-    """Probe output for a component the notebook never defined: every step errs."""
-    message = f"NameError: the notebook does not define {name}"
-
-    def broken(*args, **kwargs):
-        raise NameError(message)
-
-    return PARTS[part].probe(broken, case)
+    return spec.outputs(spec.implementation(namespace), case, thorough)

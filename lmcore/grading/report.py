@@ -1,8 +1,24 @@
-"""What a check returns: named properties that passed or failed, with a diagnosis.
+"""What a check returns: named properties that hold, fail or could not be checked, and the
+known mistakes the student's outputs match.
 
-``Report.raise_if_failed()`` turns a failed report into one AssertionError whose
-message is the whole report, so a test cell that fails tells the student what
-is wrong and where, not just that two arrays differ.
+``str(report)`` lists what went wrong first: the named mistakes, then the failed
+properties with their details, then those skipped because their inputs could not be
+computed, then those that hold. ``Report.raise_if_failed()`` turns a failed report into
+one AssertionError whose message is the whole report, so a test cell that fails tells the
+student what is wrong and where, not just that two arrays differ.
+
+    >>> r = Report("top_k_filter")
+    >>> r.add("keeps k tokens", False, "row 0 keeps 3")
+    False
+    >>> r.skip("kept logits unchanged", "the call above raised")
+    >>> r.diagnose("keeps_k_minus_1", "keeps k - 1 tokens: the k-th largest is dropped")
+    >>> print(r)  # doctest: +NORMALIZE_WHITESPACE
+    top_k_filter: 1 of 2 properties fail, 1 not checked
+      diagnosis [keeps_k_minus_1]: keeps k - 1 tokens: the k-th largest is dropped
+      [FAIL] keeps k tokens
+             row 0 keeps 3
+      [not checked] kept logits unchanged
+             the call above raised
 """
 
 from dataclasses import dataclass, field
@@ -15,7 +31,7 @@ from lmcore.tolerances import Tolerance
 @dataclass
 class Property:
     name: str
-    passed: bool
+    passed: bool | None  # None: not checked, because what it compares could not be computed
     detail: str = ""
 
 
@@ -23,28 +39,49 @@ class Property:
 class Report:
     component: str
     properties: list[Property] = field(default_factory=list)
-    diagnosis: list[str] = field(default_factory=list)
+    diagnoses: dict[str, str] = field(default_factory=dict)  # mistake id -> what the student reads
 
     def add(self, name: str, passed: bool, detail: str = "") -> bool:
         self.properties.append(Property(name, bool(passed), detail))
         return bool(passed)
 
+    def skip(self, name: str, why: str) -> None:
+        """A property that could not be checked (its inputs raised); it never counts as holding."""
+        self.properties.append(Property(name, None, why))
+
+    def diagnose(self, mistake_id: str, text: str) -> None:
+        self.diagnoses.setdefault(mistake_id, text)
+
+    @property
+    def mistakes(self) -> list[str]:
+        """Ids of the known mistakes the outputs match."""
+        return list(self.diagnoses)
+
     @property
     def passed(self) -> bool:
-        return bool(self.properties) and all(p.passed for p in self.properties)
+        return bool(self.properties) and all(p.passed is True for p in self.properties)
 
     def failed(self) -> list[Property]:
-        return [p for p in self.properties if not p.passed]
+        return [p for p in self.properties if p.passed is False]
+
+    def skipped(self) -> list[Property]:
+        return [p for p in self.properties if p.passed is None]
 
     def __str__(self) -> str:
-        n_ok = sum(p.passed for p in self.properties)
-        lines = [f"{self.component}: {n_ok}/{len(self.properties)} properties hold"]
-        for p in self.properties:
-            lines.append(f"  [{'ok' if p.passed else 'FAIL'}] {p.name}")
-            if p.detail and not p.passed:
+        failed, skipped = self.failed(), self.skipped()
+        n = len(self.properties)
+        if not failed and not skipped:
+            head = f"{self.component}: {n}/{n} properties hold" if n else f"{self.component}: nothing checked"
+        else:
+            head = f"{self.component}: {len(failed)} of {n} properties fail"
+            head += f", {len(skipped)} not checked" if skipped else ""
+        lines = [head]
+        lines += [f"  diagnosis [{key}]: {text}" for key, text in self.diagnoses.items()]
+        for mark, group in (("FAIL", failed), ("not checked", skipped)):
+            for p in group:
+                lines.append(f"  [{mark}] {p.name}")
                 lines.extend("         " + line for line in p.detail.splitlines())
-        for d in self.diagnosis:
-            lines.append(f"  diagnosis: {d}")
+        lines += [f"  [ok] {p.name}" for p in self.properties if p.passed is True]
         return "\n".join(lines)
 
     def _repr_pretty_(self, printer, cycle):  # IPython shows the table, not the dataclass
