@@ -62,6 +62,10 @@ class Part:
     # a short run of the component traced for delegation; None traces the thorough probe itself
     exercise: Callable[[Any], Callable[[], Any]] | None = None
     ignore: tuple[str, ...] = ()  # output keys that vary from run to run (timings): not compared
+    # (case, student's outputs, a mistake's outputs) -> whether they show the same mistake; by
+    # default ``same_outputs``. A part whose outputs are random draws compares what the draws
+    # estimate instead (their frequencies), since a student may use the generator differently.
+    agree: Callable[[Any, dict, dict], bool] | None = None
 
     def __post_init__(self):
         if len(self.reference) != len(self.names):
@@ -155,7 +159,8 @@ class Part:
                     expected = self.probe(self.with_mistake(mistake), case)
                 except Exception:  # a mistake that cannot run on these cases names nothing
                     continue
-                if same_outputs(outputs, expected, self.ignore):
+                agree = self.agree or (lambda _, a, b: same_outputs(a, b, self.ignore))
+                if agree(case, outputs, expected):
                     report.diagnose(mistake.id, mistake.diagnosis)
         return report
 
