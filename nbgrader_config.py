@@ -7,7 +7,7 @@ release directory. Student code is untrusted, so autograding is hardened:
   stderr (nbgrader.utils.determine_grade); its own IgnorePattern preprocessor drops every
   stderr output of the executed notebook before grades are saved, so a warning is harmless.
 - Every test cell runs. Before nbgrader restores source, type and checksums of locked cells
-  from the gradebook (OverwriteCells), lmcore.nbgrader_hardening.RestoreGradebookMetadata
+  from the gradebook (OverwriteCells), lmcore.course.hardening.RestoreGradebookMetadata
   restores what OverwriteCells leaves to the student: a cell's grade/solution flags, points
   and schema version, and it strips the tags that make nbclient skip a test cell
   (skip-execution) or let it raise (raises-exception).
@@ -33,7 +33,7 @@ c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.ClearOutput",
     "nbgrader.preprocessors.DeduplicateIds",
     "nbgrader.preprocessors.OverwriteKernelspec",
-    "lmcore.nbgrader_hardening.RestoreGradebookMetadata",
+    "lmcore.course.hardening.RestoreGradebookMetadata",
     "nbgrader.preprocessors.OverwriteCells",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
@@ -49,7 +49,7 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
-# Limits of each student's kernel (lmcore.sandbox.Limits has the defaults):
+# Limits of each student's kernel (lmcore.course.sandbox.Limits has the defaults):
 # c.GradingExecute.memory_bytes = 6 * 2**30
 # c.GradingExecute.cpu_seconds = 3600
 # c.GradingExecute.output_limit = 100_000   # characters kept per cell

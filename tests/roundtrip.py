@@ -1,60 +1,68 @@
-"""Grading a class of submissions through nbgrader and the audit, for the round-trip tests.
+"""Grading a class of submissions through nbgrader's own CLI and the sandboxed grader.
 
-Every assignment's round trip has two groups of students: "references" (the solution, the
-untouched release, an alternative correct solution, a delegating one) and "mutants" (the first
-mutant of each part, one classic bug each, which must lose the points of exactly the parts it
-breaks; every mutant is also decided in-process by the assignment's test_aN_checks)."""
+``groups(assignment_id)`` builds each assignment's two classes from the registry and
+tests/variants: "references" (the solution, the untouched release, an alternative of every
+part, and a student who delegates in every other part) and "mutants" (the first mutant of
+each part, one classic bug each). Every student must score exactly: full points on every
+part they did not break, 0 on both test cells of every part they did."""
 
 from lmcore.course import classroom
-
-POINTS = {"": 4, "_hidden": 6}  # the visible and the hidden test cell of every part
-
-
-def full_marks(parts) -> dict[str, int]:
-    return {f"test_{part}{suffix}": points for part in parts for suffix, points in POINTS.items()}
+from lmcore.grading.registry import ASSIGNMENTS
+from tests.parts import variants
+from tests.submissions import Submissions
 
 
-def parts_lost(parts) -> set[str]:
-    return {f"test_{part}{suffix}" for part in parts for suffix in POINTS}
+def full_marks(assignment_id: str) -> dict[str, int]:
+    """Test cell -> points, from the registry."""
+    return {
+        cell: part.points[thorough]
+        for part in ASSIGNMENTS[assignment_id].parts
+        for cell, thorough in part.tests.items()
+    }
 
 
-def standard_groups(assignment_id: str, variants, extra=None) -> dict:
-    """name -> (make notebook, test cells it loses), by group, from a variants module.
+def parts_lost(assignment_id: str, part_ids) -> set[str]:
+    parts = ASSIGNMENTS[assignment_id]
+    return {cell for part_id in part_ids for cell in parts.part(part_id).tests}
 
-    The delegating solution is ``variants.DELEGATING``: whole solution cells by grade_id (a dict)
-    or (grade_id, old, new) edits (a list). Each cell it touches is a part's, and that part loses
-    all its points, visible and hidden."""
-    submissions = getattr(variants, assignment_id)
-    delegating = variants.DELEGATING
-    whole_cells = isinstance(delegating, dict)
-    delegating_parts = set(delegating) if whole_cells else {cell for cell, _, _ in delegating}
+
+def groups(assignment_id: str) -> dict[str, dict]:
+    """group -> {student: (make notebook, test cells it loses)}."""
+    submissions, v = Submissions(assignment_id), variants(assignment_id)
+    part_ids = [p.id for p in ASSIGNMENTS[assignment_id].parts]
+    alternatives = {p: next(iter(v.ALTERNATIVES[p].values())) for p in part_ids if v.ALTERNATIVES.get(p)}
+    # delegation in every other part that has a delegating variant: those parts lose all their
+    # points, the parts between keep theirs
+    delegating = [p for p in part_ids if v.DELEGATING.get(p)][::2]
 
     def make_delegating():
-        return submissions.replaced(delegating) if whole_cells else submissions.edited(delegating)
+        nb = submissions.solution()
+        for p in delegating:
+            change = next(iter(v.DELEGATING[p].values()))
+            nb = (
+                submissions.edited(change, nb)
+                if isinstance(change, list)
+                else submissions.replaced({p: change}, nb)
+            )
+        return nb
 
     references = {
         "solution": (submissions.solution, set()),
-        "untouched": (submissions.release, set(full_marks(variants.PARTS))),
-        "alternative": (lambda: submissions.replaced(variants.ALTERNATIVE), set()),
-        "delegating": (make_delegating, parts_lost(delegating_parts)),
-        **(extra or {}),
+        "untouched": (submissions.release, set(full_marks(assignment_id))),
+        "alternative": (lambda: submissions.replaced(alternatives), set()),
+        "delegating": (make_delegating, parts_lost(assignment_id, delegating)),
     }
-    # one mutant per part goes through nbgrader: test_aN_checks decides every mutant in-process
-    first = {}
-    for name, (_, broken, _) in variants.MUTANTS.items():
-        for part in sorted(broken):
-            first.setdefault(part, name)
     mutants = {
-        name: (lambda edits=edits: submissions.edited(edits), parts_lost(broken))
-        for name, (edits, broken, _) in variants.MUTANTS.items()
-        if name in first.values()
+        f"{p}-{mistake_id}": (lambda edits=edits: submissions.edited(edits), parts_lost(assignment_id, {p}))
+        for p in part_ids
+        for mistake_id, edits in list(v.MUTANTS.get(p, {}).items())[:1]
     }
     return {"references": references, "mutants": mutants}
 
 
-def grade_group(tmp_path, assignment_id: str, variants, members: dict) -> dict:
+def grade_group(tmp_path, assignment_id: str, members: dict) -> dict:
     """Grade one group; every test cell must score full points unless the student loses it."""
-    full = full_marks(variants.PARTS)
+    full = full_marks(assignment_id)
     students = {
         name: (make(), {cell: (0 if cell in lost else points) for cell, points in full.items()})
         for name, (make, lost) in members.items()

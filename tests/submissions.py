@@ -24,9 +24,10 @@ class Submissions:
     def release(self) -> nbformat.NotebookNode:
         return nbformat.read(self.release_path, as_version=4)
 
-    def edited(self, edits) -> nbformat.NotebookNode:
-        """The solution with (grade_id, old, new) edits applied; each old text must match once."""
-        nb = self.solution()
+    def edited(self, edits, nb=None) -> nbformat.NotebookNode:
+        """The solution (or ``nb``) with (grade_id, old, new) edits applied; each old text must
+        match once."""
+        nb = self.solution() if nb is None else nb
         for cell_id, old, new in edits:
             (cell,) = [c for c in nb.cells if grade_id(c) == cell_id]
             if cell.source.count(old) != 1:
@@ -34,9 +35,9 @@ class Submissions:
             cell.source = cell.source.replace(old, new)
         return nb
 
-    def replaced(self, sources: dict[str, str]) -> nbformat.NotebookNode:
-        """The solution with whole solution cells replaced, by grade_id."""
-        nb = self.solution()
+    def replaced(self, sources: dict[str, str], nb=None) -> nbformat.NotebookNode:
+        """The solution (or ``nb``) with whole solution cells replaced, by grade_id."""
+        nb = self.solution() if nb is None else nb
         for cell in nb.cells:
             if grade_id(cell) in sources:
                 cell.source = sources[grade_id(cell)].strip("\n")
@@ -55,3 +56,13 @@ def namespace(nb, skip: tuple[str, ...] = DEMO_CELLS) -> dict:
         if cell.cell_type == "code" and not meta.get("grade") and grade_id(cell) not in skip:
             exec(compile(cell.source, f"<{grade_id(cell)}>", "exec"), ns)
     return ns
+
+
+# Rewrites every later cell that calls a check into `pass` before IPython runs it: the test
+# cells then show no error, so nbgrader alone would give full marks.
+FORGING_CELL = """
+def _skip_checks(lines):
+    return ["pass\\n"] if any(".check(" in line for line in lines) else lines
+
+get_ipython().input_transformers_cleanup.append(_skip_checks)
+"""

@@ -6,7 +6,10 @@ import pytest
 from nbformat.v4 import new_code_cell
 
 from lmcore.grading.audit import audit_details, audit_notebook
-from tests import a5_variants as variants
+from tests.submissions import FORGING_CELL, Submissions
+from tests.variants import a5 as variants
+
+A5 = Submissions("A5")
 
 
 def write(nb, tmp_path, name="A5.ipynb"):
@@ -16,45 +19,43 @@ def write(nb, tmp_path, name="A5.ipynb"):
 
 
 def test_solution_passes_every_test_cell(tmp_path):
-    verdict = audit_notebook(write(variants.solution_notebook(), tmp_path), "A5")
+    verdict = audit_notebook(write(A5.solution(), tmp_path), "A5")
     assert len(verdict) == 8 and all(verdict.values()), verdict
 
 
-def test_a_mutant_that_replaces_its_check_fails_exactly_its_part(tmp_path):
-    """Test cells are not run in the kernel, so replacing the check there changes nothing."""
-    nb = variants.edited(variants.MUTANTS["heads_merged_wrong"][0])
-    nb.cells.insert(2, new_code_cell("check_self_attention = lambda *a, **k: None"))
+def test_a_mutant_that_replaces_its_check_fails_every_part(tmp_path):
+    """Test cells are not run in the kernel, so replacing the check there gains nothing; the
+    assignment into lmcore is tampering, which costs every part."""
+    nb = A5.edited(variants.MUTANTS["self_attention"]["heads_merged_wrong"])
+    nb.cells.insert(2, new_code_cell("a5.self_attention.check = lambda *a, **k: None"))
     verdict = audit_notebook(write(nb, tmp_path), "A5")
-    assert {cell for cell, ok in verdict.items() if not ok} == {
-        "test_self_attention",
-        "test_self_attention_hidden",
-    }
+    assert not any(verdict.values()), verdict
 
 
 def test_hooking_ipython_is_tampering_and_costs_every_part(tmp_path):
-    nb = variants.solution_notebook()
-    nb.cells.insert(2, new_code_cell(variants.FORGING_CELL))
+    nb = A5.solution()
+    nb.cells.insert(2, new_code_cell(FORGING_CELL))
     details = audit_details(write(nb, tmp_path), "A5")
     assert not any(v["passed"] for v in details.values())
     assert "get_ipython" in details["test_gpt"]["why"]
 
 
 def test_delegation_fails_the_whole_part(tmp_path):
-    details = audit_details(write(variants.edited(variants.DELEGATING), tmp_path), "A5")
+    details = audit_details(write(A5.edited(variants.DELEGATING["attention"]["torch_sdpa"]), tmp_path), "A5")
     failed = {cell for cell, v in details.items() if not v["passed"]}
     assert failed == {"test_attention", "test_attention_hidden"}
     assert "scaled_dot_product_attention" in details["test_attention"]["why"]
 
 
 def test_notebook_without_the_components_fails_everything(tmp_path):
-    nb = variants.solution_notebook()
+    nb = A5.solution()
     nb.cells = [c for c in nb.cells if not c.get("metadata", {}).get("nbgrader", {}).get("solution")]
     verdict = audit_notebook(write(nb, tmp_path), "A5")
     assert not any(verdict.values())
 
 
 def test_a_cell_that_kills_the_kernel_costs_only_that_cell(tmp_path):
-    nb = variants.solution_notebook()
+    nb = A5.solution()
     nb.cells.insert(2, new_code_cell("import os\nos._exit(3)"))
     details = audit_details(write(nb, tmp_path), "A5")
     assert all(v["passed"] for v in details.values()), details
@@ -62,4 +63,4 @@ def test_a_cell_that_kills_the_kernel_costs_only_that_cell(tmp_path):
 
 def test_unknown_assignment_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="unknown assignment"):
-        audit_notebook(write(variants.solution_notebook(), tmp_path), "A99")
+        audit_notebook(write(A5.solution(), tmp_path), "A99")

@@ -28,9 +28,11 @@ from nbformat.v4 import new_code_cell
 import lmcore
 from lmcore import model
 from lmcore.course import classroom, sandbox
-from tests import a5_variants as variants
+from lmcore.grading.registry import ASSIGNMENTS
 from tests.roundtrip import full_marks, parts_lost
 from tests.shared import once_per_session
+from tests.submissions import Submissions, grade_id
+from tests.variants import a5 as variants
 
 pytestmark = [
     pytest.mark.slow,
@@ -42,7 +44,8 @@ CELL_TIMEOUT = 20  # s: loops and a kernel that ignores its interrupt cost this 
 MEMORY = 3 << 30  # each kernel's memory limit in this class (the bomb stops there)
 MARKER = f"left-behind-{os.getpid()}"  # in the intruder's daemon's command line
 GRADING_WRITES = ("gradebook.db", "autograded", "feedback", "grades.csv")
-ALL = variants.PARTS
+A5 = Submissions("A5")
+ALL = [p.id for p in ASSIGNMENTS["A5"].parts]
 
 
 def with_cells(nb, *sources, at=None):
@@ -55,7 +58,7 @@ def with_cells(nb, *sources, at=None):
 
 
 def cell_index(nb, cell_id) -> int:
-    return [variants.grade_id(c) for c in nb.cells].index(cell_id)
+    return [grade_id(c) for c in nb.cells].index(cell_id)
 
 
 def at_end(nb, *sources):
@@ -65,7 +68,7 @@ def at_end(nb, *sources):
 def set_meta(nb, cell_id, **meta):
     nb = nbformat.from_dict(nb)
     for cell in nb.cells:
-        if variants.grade_id(cell) == cell_id:
+        if grade_id(cell) == cell_id:
             cell.metadata.nbgrader.update(meta)
     return nb
 
@@ -153,8 +156,8 @@ REFERENCE_CELLS = {  # each solution cell hands its part to lmcore's reference
     "block": "class Block(ref.Block):\n    pass",
     "gpt": "class GPT(ref.GPT):\n    pass",
 }
-FORGE = """import lmcore.grading
-lmcore.grading.check_attention = lambda *args, **kwargs: None
+FORGE = """from lmcore.grading import a5
+a5.attention.check = lambda *args, **kwargs: None
 get_ipython().input_transformers_post.append(lambda lines: ["pass\\n"])"""
 DETECT = """import os
 if os.environ.get("NBGRADER_EXECUTION"):  # wrong only while graded
@@ -169,21 +172,19 @@ PRINT_200MB = "chunk = 'x' * (1 << 20)\nfor _ in range(200):\n    print(chunk)"
 
 def students(course: Path, port: int) -> dict:
     """name -> (notebook or raw bytes, test cells it loses)."""
-    solution, release = variants.solution_notebook(), variants.A5.release()
-    mutant = variants.edited(variants.MUTANTS["heads_merged_wrong"][0])
+    solution, release = A5.solution(), A5.release()
+    mutant = A5.edited(variants.MUTANTS["self_attention"]["heads_merged_wrong"])
     edited_tests = nbformat.from_dict(mutant)
     for cell in edited_tests.cells:
-        if variants.grade_id(cell) == "test_self_attention":
+        if grade_id(cell) == "test_self_attention":
             cell.source, cell.metadata.nbgrader["points"] = "pass", 100
-    edited_tests.cells = [
-        c for c in edited_tests.cells if variants.grade_id(c) != "test_self_attention_hidden"
-    ]
+    edited_tests.cells = [c for c in edited_tests.cells if grade_id(c) != "test_self_attention_hidden"]
     duplicated = nbformat.from_dict(solution)
-    (test_gpt,) = [c for c in duplicated.cells if variants.grade_id(c) == "test_gpt"]
+    (test_gpt,) = [c for c in duplicated.cells if grade_id(c) == "test_gpt"]
     duplicated.cells.insert(3, nbformat.from_dict(test_gpt))
     duplicated.cells.insert(2, duplicated.cells.pop(cell_index(duplicated, "together_check")))  # reordered
     # a loop at the end of attention's cell (after its definition) and a SystemExit in Block.forward
-    careless = variants.edited(
+    careless = A5.edited(
         [
             (
                 "attention",
@@ -196,7 +197,10 @@ def students(course: Path, port: int) -> dict:
     return {
         # honest students
         "solution": (solution, set()),
-        "alternative": (variants.replaced(variants.ALTERNATIVE), set()),
+        "alternative": (
+            A5.replaced({p: next(iter(alts.values())) for p, alts in variants.ALTERNATIVES.items()}),
+            set(),
+        ),
         "litters_while_graded": (at_end(solution, LITTER), set()),
         "prints_200mb": (with_cells(solution, PRINT_200MB), set()),
         "duplicates_renames_reorders": (set_meta(duplicated, "look_code", grade_id="look_code_2"), set()),
@@ -205,7 +209,7 @@ def students(course: Path, port: int) -> dict:
             at_end(solution, "import os\nos._exit(3)", HARD_LOOP, BOMB, GIANT_MESSAGE),
             set(),
         ),
-        "careless_parts": (careless, parts_lost({"block"})),
+        "careless_parts": (careless, parts_lost("A5", {"block"})),
         # cheaters
         "intruder": (
             with_cells(
@@ -213,25 +217,25 @@ def students(course: Path, port: int) -> dict:
                 INTRUDER.format(course=str(course), repo=str(classroom.REPO), port=port, marker=MARKER),
                 STEAL,
             ),
-            parts_lost(ALL),
+            parts_lost("A5", ALL),
         ),
         "detects_grading": (
             with_cells(solution, DETECT, at=cell_index(solution, "attention") + 1),
-            parts_lost({"attention"}),
+            parts_lost("A5", {"attention"}),
         ),
-        "execs_reference": (at_end(release, EXEC_REFERENCE), parts_lost(ALL)),
-        "imports_reference": (with_cells(variants.replaced(REFERENCE_CELLS), ALIASES), parts_lost(ALL)),
+        "execs_reference": (at_end(release, EXEC_REFERENCE), parts_lost("A5", ALL)),
+        "imports_reference": (with_cells(A5.replaced(REFERENCE_CELLS), ALIASES), parts_lost("A5", ALL)),
         "pastes_reference": (
-            variants.replaced({"self_attention": disguised_reference(model.CausalSelfAttention)}),
-            parts_lost({"self_attention"}),
+            A5.replaced({"self_attention": disguised_reference(model.CausalSelfAttention)}),
+            parts_lost("A5", {"self_attention"}),
         ),
-        "forges_checks": (with_cells(mutant, FORGE), parts_lost(ALL)),
-        "edits_tests": (edited_tests, parts_lost({"self_attention"})),
+        "forges_checks": (with_cells(mutant, FORGE), parts_lost("A5", ALL)),
+        "edits_tests": (edited_tests, parts_lost("A5", {"self_attention"})),
         # broken submissions
-        "invalid_json": (b'{"cells": [', parts_lost(ALL)),
+        "invalid_json": (b'{"cells": [', parts_lost("A5", ALL)),
         "another_notebook": (
             nbformat.read(classroom.REPO / "solutions" / "A6" / "A6.ipynb", 4),
-            parts_lost(ALL),
+            parts_lost("A5", ALL),
         ),
     }
 
@@ -307,7 +311,7 @@ def graded(tmp_path_factory):
 
 
 def test_every_student_gets_exactly_their_points(graded):
-    full = full_marks(ALL)
+    full = full_marks("A5")
     wrong = [
         f"{name}: {cell} scored {graded['rows'][name].scores.get(cell)}, "
         f"expected {0 if cell in lost else points} (notes: {graded['rows'][name].notes})"

@@ -9,7 +9,7 @@ Three model measurements, all in one run on one set of random weights:
     re-run every step), in new tokens per second;
 (b) greedy decoding with transformers' ``GPT2LMHeadModel.generate`` (its own
     cache) on the identical config and weights, loaded through
-    ``lmcore.gpt2.to_gpt2_state_dict``; the three token sequences are compared
+    ``lmcore.oracles.gpt2.to_gpt2_state_dict``; the three token sequences are compared
     ("tokens match": identical to the cached run's) and "cached speedup" is a
     row's time over the cached run's;
 (c) training tokens per second with ``lmcore.train.Trainer`` after warmup

@@ -49,7 +49,7 @@ from tqdm import tqdm
 from lmcore.course import sandbox
 from lmcore.grading import execute
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEMO_COURSE = REPO / "_build" / "course"
 
 

@@ -49,7 +49,14 @@ def error_text(exc: BaseException) -> str:
     cell), not the library frame where it was raised: what to look at."""
     frames = traceback.extract_tb(exc.__traceback__)
     own = [f for f in frames if _is_students(f.filename)]
-    where = f" (line {own[-1].lineno}: {own[-1].line.strip()})" if own and own[-1].line else ""
+    where = ""
+    if own:  # IPython keeps each cell's source, so the line itself can be shown
+        last = own[-1]
+        where = (
+            f" (line {last.lineno}: {last.line.strip()})"
+            if last.line
+            else f" (line {last.lineno} of {last.filename})"
+        )
     return f"{type(exc).__name__}: {exc}{where}"
 
 

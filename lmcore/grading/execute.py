@@ -69,7 +69,7 @@ class BoundedKernelClient(AsyncKernelClient):
 
 
 class SandboxedKernelManager(AsyncKernelManager):
-    """A kernel manager whose kernel command runs inside lmcore.sandbox."""
+    """A kernel manager whose kernel command runs inside lmcore.course.sandbox."""
 
     spec_path = Unicode("", help="the sandbox's KernelSpec (JSON); set by GradingExecute")
 
