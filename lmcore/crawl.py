@@ -21,6 +21,8 @@ The labels are for checking a pipeline; a pipeline must not read them.
 import random
 from dataclasses import dataclass, field
 
+from lmcore.validation import one_of, positive_int, probability, real
+
 BLOCKED_DOMAINS = ("casino-jackpot.example", "free-pills.example", "spam-links.example")
 
 # Small hand-written word lists. The English ones feed a template grammar; the others are
@@ -96,20 +98,16 @@ class CrawlConfig:
     )
 
     def __post_init__(self):
-        if not isinstance(self.n_pages, int) or self.n_pages < 1:
-            raise ValueError(f"n_pages must be a positive int, got {self.n_pages!r}")
+        positive_int("n_pages", self.n_pages)
         lo, hi = self.sentences
         if not 1 <= lo <= hi:
             raise ValueError(f"sentences must be a range (lo, hi) with 1 <= lo <= hi, got {self.sentences}")
-        if not 0 <= self.pii_rate <= 1:
-            raise ValueError(f"pii_rate must be in [0, 1], got {self.pii_rate}")
-        unknown = set(self.mix) - set(KINDS[1:])
-        if unknown:
-            raise ValueError(f"mix has unknown kinds {sorted(unknown)}; allowed: {KINDS[1:]}")
-        if any(v < 0 for v in self.mix.values()) or sum(self.mix.values()) >= 1:
-            raise ValueError(
-                f"mix shares must be >= 0 and sum to less than 1 (room for good pages), got {self.mix}"
-            )
+        probability("pii_rate", self.pii_rate)
+        for kind, share in self.mix.items():
+            one_of("a kind in mix", kind, KINDS[1:])  # "good" gets the rest
+            real(f"mix[{kind!r}]", share, low=0.0)
+        if sum(self.mix.values()) >= 1:
+            raise ValueError(f"mix shares must sum to less than 1 (room for good pages), got {self.mix}")
 
 
 def english_sentence(rng: random.Random) -> str:

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lmcore.kv_cache import KVCache, LayerKVCache
-from lmcore.validation import check_token_ids
+from lmcore.validation import check_token_ids, one_of, positive_int, probability
 
 AttentionFn = Callable[..., Tensor]  # (q, k, v, causal=True) -> y, all (B, H, T, head_dim)
 
@@ -38,16 +38,13 @@ class GPTConfig:
 
     def __post_init__(self):
         for name in ("block_size", "vocab_size", "n_layer", "n_head", "n_embd"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"GPTConfig.{name} must be a positive int, got {value!r}")
+            positive_int(f"GPTConfig.{name}", getattr(self, name))
         if self.n_embd % self.n_head:
             raise ValueError(
                 f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head}): "
                 "each head gets n_embd // n_head dimensions"
             )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        probability("GPTConfig.dropout", self.dropout, open_high=True)
 
     @property
     def head_dim(self) -> int:
@@ -62,9 +59,7 @@ class GPTConfig:
             "gpt2-large": (36, 20, 1280),
             "gpt2-xl": (48, 25, 1600),
         }
-        if size not in shapes:
-            raise ValueError(f"unknown GPT-2 size {size!r}; choose one of {sorted(shapes)}")
-        n_layer, n_head, n_embd = shapes[size]
+        n_layer, n_head, n_embd = shapes[one_of("GPT-2 size", size, shapes)]
         return cls(n_layer=n_layer, n_head=n_head, n_embd=n_embd)
 
 

@@ -22,6 +22,7 @@ from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
 from lmcore.crawl import BLOCKED_DOMAINS, Page, language_samples
+from lmcore.validation import positive, positive_int, probability
 
 
 @dataclass(frozen=True)
@@ -136,8 +137,7 @@ class LanguageIdentifier:
     def __init__(self, samples: dict[str, str], n: int = 3, alpha: float = 0.5, min_log_prob: float = -7.0):
         if len(samples) < 2:
             raise ValueError(f"need training text for at least two languages, got {sorted(samples)}")
-        if not alpha > 0:
-            raise ValueError(f"alpha (add-alpha smoothing) must be > 0, got {alpha}")
+        alpha = positive("alpha", alpha, hint="add-alpha smoothing adds alpha to every n-gram count")
         self.n, self.min_log_prob = n, min_log_prob
         self.log_probs: dict[str, dict[str, float]] = {}
         self.unseen: dict[str, float] = {}  # log-probability of a trigram never seen in training
@@ -181,8 +181,7 @@ def language_filter(
     docs: list[Document], identifier: LanguageIdentifier, language: str = "en", min_confidence: float = 0.65
 ) -> StageResult:
     """Keep documents identified as ``language`` with probability >= min_confidence (FineWeb: 0.65)."""
-    if not 0 <= min_confidence <= 1:
-        raise ValueError(f"min_confidence must be in [0, 1], got {min_confidence}")
+    probability("min_confidence", min_confidence)
     kept, removed = [], Counter()
     for doc in docs:
         lang, confidence = identifier.predict(doc.text)
@@ -204,11 +203,9 @@ class QualityRules:
     mean_word_length: tuple[float, float] = (3.0, 10.0)  # Gopher's range for natural prose
 
     def __post_init__(self):
-        if not isinstance(self.min_words, int) or self.min_words < 1:
-            raise ValueError(f"min_words must be a positive int, got {self.min_words!r}")
+        positive_int("min_words", self.min_words)
         for name in ("max_symbol_ratio", "max_duplicate_line_ratio"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"{name} must be a share in [0, 1], got {getattr(self, name)}")
+            probability(name, getattr(self, name))
         lo, hi = self.mean_word_length
         if not 0 <= lo <= hi:
             raise ValueError(f"mean_word_length must be a range (lo, hi) with 0 <= lo <= hi, got {(lo, hi)}")
@@ -258,12 +255,11 @@ class MinHashConfig:
     seed: int = 0
 
     def __post_init__(self):
-        if self.shingle_size < 1 or self.num_perm < 1 or self.bands < 1:
-            raise ValueError("shingle_size, num_perm and bands must be positive ints")
+        for name in ("shingle_size", "num_perm", "bands"):
+            positive_int(name, getattr(self, name))
         if self.num_perm % self.bands:
             raise ValueError(f"num_perm ({self.num_perm}) must be a multiple of bands ({self.bands})")
-        if not 0 < self.threshold <= 1:
-            raise ValueError(f"threshold must be in (0, 1], got {self.threshold}")
+        probability("threshold", self.threshold, open_low=True)
 
 
 def shingles(text: str, size: int = 5) -> set[str]:
@@ -287,8 +283,7 @@ class MinHasher:
     """
 
     def __init__(self, num_perm: int = 64, seed: int = 0):
-        if num_perm < 1:
-            raise ValueError(f"num_perm must be a positive int, got {num_perm}")
+        positive_int("num_perm", num_perm)
         self.params = [
             (
                 1 + self._hash(f"a{seed}:{i}") % (MERSENNE_PRIME - 1),

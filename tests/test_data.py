@@ -155,7 +155,7 @@ def test_sampling_is_seeded():
     assert sample_sentences(20, seed=5) == sample_sentences(20, seed=5)
     assert sample_sentences(20, seed=5) != sample_sentences(20, seed=6)
     assert stories(5, seed=1) == stories(5, seed=1)
-    with pytest.raises(ValueError, match="non-negative"):
+    with pytest.raises(ValueError, match="n must be >= 0, got -1"):
         sample_sentences(-1)
 
 
@@ -335,7 +335,7 @@ def test_training_text_is_deterministic_and_mixed():
     paragraphs = text.split("\n\n")
     assert any("How many" in p for p in paragraphs)  # word problems
     assert any(p.endswith(" .") for p in paragraphs)  # stories
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(ValueError, match="n_bytes must be >= 1, got 0"):
         training_text(0)
 
 

@@ -1,7 +1,9 @@
-"""lmcore.widgets.attention: the toy attention heads and the attention-map explorer, without a display."""
+"""lmcore.widgets.base and lmcore.widgets.attention: the shared plumbing, the toy attention heads and
+the attention-map explorer, without a display."""
 
 import math
 
+import ipywidgets as widgets
 import numpy as np
 import pytest
 import torch
@@ -12,14 +14,52 @@ from lmcore.widgets.attention import (
     MAX_TOKENS,
     AttentionExplorer,
     attention_figure,
-    figure_png,
     tokenize,
     toy_attention,
     word_vector,
 )
+from lmcore.widgets.base import Explorer, FigureExplorer, agg_figure, figure_png
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SENTENCE = "the cat sat on the mat because the cat was tired".split()
+
+
+class Squarer(Explorer):
+    """The worked example of lmcore.widgets.base."""
+
+    def __init__(self, x: int = 3):
+        self.x = widgets.IntSlider(value=x)
+        self.out = widgets.HTML()
+        super().__init__(controls=[self.x], rows=[self.x, self.out])
+
+    def render(self) -> None:
+        self.out.value = f"{self.x.value} squared is {self.x.value**2}"
+
+
+def test_explorer_renders_at_once_and_after_every_change():
+    squarer = Squarer()
+    assert squarer.out.value == "3 squared is 9"
+    squarer.x.value = 4
+    assert squarer.out.value == "4 squared is 16"
+    assert list(squarer.widget.children) == [squarer.x, squarer.out]
+    bundle = squarer._repr_mimebundle_()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == squarer.widget.model_id
+
+
+def test_figure_explorer_shows_and_clears_the_picture():
+    class Blank(FigureExplorer):
+        def __init__(self):
+            self.draw = widgets.Checkbox(value=True)
+            super().__init__(controls=[self.draw], rows=[self.draw])
+
+        def render(self) -> None:
+            self.show(agg_figure(2, 1) if self.draw.value else None, f"drawn: {self.draw.value}")
+
+    blank = Blank()
+    assert list(blank.widget.children) == [blank.draw, blank.image, blank.caption]
+    assert bytes(blank.image.value).startswith(PNG_MAGIC) and blank.caption.value == "drawn: True"
+    blank.draw.value = False
+    assert bytes(blank.image.value) == b"" and blank.caption.value == "drawn: False"
 
 
 def test_sinusoidal_positions_follow_the_formula():

@@ -12,6 +12,8 @@ import random
 import re
 from dataclasses import dataclass
 
+from lmcore.validation import integer, non_negative_int, positive_int
+
 NAMES = ("Ava", "Ben", "Chloe", "Dan", "Ella", "Finn", "Grace", "Hugo", "Ivy", "Jack", "Lena", "Omar")
 PRONOUNS = dict(zip(NAMES, ("she", "he") * 6, strict=True))
 ITEMS = ("apples", "marbles", "stickers", "pencils", "cookies", "shells", "stamps", "cards")
@@ -37,12 +39,8 @@ def word_problems(n: int, seed: int = 0, max_steps: int = 2, max_number: int = 2
     (gives some away, never more than there are) or multiplies; sharing equally among
     friends, an exact division, can only be the last step.
     """
-    if not isinstance(n, int) or n < 0:
-        raise ValueError(f"n must be a non-negative int, got {n!r}")
-    if not isinstance(max_steps, int) or max_steps < 1:
-        raise ValueError(f"max_steps must be an int >= 1, got {max_steps!r}")
-    if not isinstance(max_number, int) or max_number < 2:
-        raise ValueError(f"max_number must be an int >= 2, got {max_number!r}")
+    n, max_steps = non_negative_int("n", n), positive_int("max_steps", max_steps)
+    max_number = integer("max_number", max_number, low=2)
     rng = random.Random(seed)
     return [_problem(rng, rng.randint(1, max_steps), max_number) for _ in range(n)]
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from functools import cache
 from itertools import chain, product
 
+from lmcore.validation import non_negative_int, positive
+
 Rules = dict[str, list[tuple[float, tuple[str, ...]]]]
 State = tuple[tuple[str, ...], tuple[tuple[str, int], ...], float]  # see Grammar._parse
 END = "</s>"  # the end of a sentence, as a key of Grammar.next_word_probs
@@ -56,8 +58,7 @@ class Grammar:
             if not alts:
                 raise ValueError(f"nonterminal {lhs!r} has no rules; give it at least one")
             for p, rhs in alts:
-                if not p > 0:
-                    raise ValueError(f"rule {lhs} -> {' '.join(rhs)} has probability {p}; it must be > 0")
+                positive(f"the probability of rule {lhs} -> {' '.join(rhs)}", p)
                 for sym in rhs:
                     if not isinstance(sym, str) or not sym or sym != sym.strip() or " " in sym or sym == END:
                         raise ValueError(
@@ -305,8 +306,7 @@ STORY_GRAMMAR = Grammar(
 
 def sample_sentences(n: int, seed: int = 0, grammar: Grammar = STORY_GRAMMAR) -> list[Sentence]:
     """``n`` i.i.d. sentences drawn with ``random.Random(seed)``: the same seed gives the same corpus."""
-    if not isinstance(n, int) or n < 0:
-        raise ValueError(f"n must be a non-negative int, got {n!r}")
+    n = non_negative_int("n", n)
     rng = random.Random(seed)
     return [grammar.sample(rng) for _ in range(n)]
 
@@ -319,8 +319,7 @@ def stories(n: int, seed: int = 0, sentences_per_story: tuple[int, int] = (3, 6)
     back. Sentences are i.i.d., so a story's log-probability is the sum of its
     sentences'.
     """
-    if not isinstance(n, int) or n < 0:
-        raise ValueError(f"n must be a non-negative int, got {n!r}")
+    n = non_negative_int("n", n)
     lo, hi = sentences_per_story
     if not 1 <= lo <= hi:
         raise ValueError(f"sentences_per_story needs 1 <= lo <= hi, got {sentences_per_story}")

@@ -5,6 +5,7 @@ import random
 from lmcore.data.arithmetic import word_problems
 from lmcore.data.book_text import book_text
 from lmcore.data.grammar import stories
+from lmcore.validation import positive_int
 
 
 def training_text(n_bytes: int, seed: int = 0) -> str:
@@ -17,8 +18,7 @@ def training_text(n_bytes: int, seed: int = 0) -> str:
     less than 1000 bytes unused, otherwise inside the last paragraph at a word
     (failing that, a character) boundary. Same arguments, same text.
     """
-    if not isinstance(n_bytes, int) or n_bytes <= 0:
-        raise ValueError(f"n_bytes must be a positive int, got {n_bytes!r}")
+    n_bytes = positive_int("n_bytes", n_bytes)
     book = book_text().split("\n\n")
     rng = random.Random(seed)
     parts: list[str] = []

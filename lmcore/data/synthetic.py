@@ -9,6 +9,7 @@ import random
 
 from lmcore.data.arithmetic import word_problems
 from lmcore.data.grammar import stories
+from lmcore.validation import positive_int
 
 ONSETS = [
     "",
@@ -54,8 +55,7 @@ def synthetic_text(n_bytes: int, seed: int = 0) -> str:
     problems in English. Unlike ``training_text`` it has none of the book's prose, so it does
     not change when a chapter is edited: the A2 checks and the tokenizer benchmark use it.
     Same arguments, same text."""
-    if not isinstance(n_bytes, int) or n_bytes <= 0:
-        raise ValueError(f"n_bytes must be a positive int, got {n_bytes!r}")
+    n_bytes = positive_int("n_bytes", n_bytes)
     rng = random.Random(seed)
     lexicon = _lexicon(random.Random(0), 20_000)
     cumulative = list(itertools.accumulate(1 / (rank + 2.7) for rank in range(len(lexicon))))

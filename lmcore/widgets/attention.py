@@ -20,24 +20,24 @@ The weights come from ``lmcore.attention.attention_weights``, the reference the
 course builds, with the queries multiplied by a *sharpness* factor (an inverse
 temperature: 0.1 gives nearly uniform rows, 10 nearly one-hot rows).
 
-Everything is deterministic and renders without a display (matplotlib's Agg
-canvas draws into PNG bytes held by an ``ipywidgets.Image``), so tests can
-drive the controls and read back the data and the picture.
+Everything is deterministic and renders without a display (see
+``lmcore.widgets.base``), so tests can drive the controls and read back the
+data and the picture.
 """
 
-import io
 import zlib
 
 import ipywidgets as widgets
 import matplotlib
 import numpy as np
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch import Tensor
 
 from lmcore.attention import attention_weights, causal_mask
 from lmcore.positions import position_shift, sinusoidal_positions
+from lmcore.validation import integer
+from lmcore.widgets.base import WIDE, FigureExplorer, agg_figure
 
 PART_DIM = 16  # size of the word part and of the position part of a toy token vector
 MAX_TOKENS = 16  # the explorer shows at most this many tokens
@@ -71,8 +71,7 @@ def tokenize(text: str) -> list[str]:
 
 def toy_queries_keys(tokens: list[str], head: int) -> tuple[Tensor, Tensor]:
     """Queries and keys (T, PART_DIM) of toy head ``head`` (an index into ``HEADS``)."""
-    if not 0 <= head < len(HEADS):
-        raise ValueError(f"head must be in 0..{len(HEADS) - 1}, got {head}")
+    head = integer("head", head, low=0, high=len(HEADS) - 1)
     gain = HEADS[head][1]
     words = torch.stack([word_vector(t) for t in tokens])  # (T, D)
     positions = sinusoidal_positions(len(tokens), PART_DIM)  # (T, D)
@@ -112,8 +111,7 @@ def attention_figure(
     w = np.asarray(weights, dtype=float)
     t_q, t_k = w.shape
     masked = ~causal_mask(t_q, t_k).numpy() if causal else np.zeros((t_q, t_k), dtype=bool)
-    fig = Figure(figsize=(1.6 + 0.42 * t_k, 1.2 + 0.42 * t_q), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = agg_figure(1.6 + 0.42 * t_k, 1.2 + 0.42 * t_q)
     ax = fig.add_subplot()
     cmap = matplotlib.colormaps["Blues"].with_extremes(bad="0.85")  # grey: masked out
     image = ax.imshow(np.ma.masked_array(w, masked), cmap=cmap, vmin=0.0, vmax=1.0)
@@ -133,65 +131,49 @@ def attention_figure(
     return fig
 
 
-def figure_png(fig: Figure, dpi: int = 90) -> bytes:
-    """Render a matplotlib Figure to PNG bytes (no display needed)."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    return buffer.getvalue()
-
-
-class AttentionExplorer:
+class AttentionExplorer(FigureExplorer):
     """Text box, head slider, sharpness slider and causal checkbox above an attention map.
 
     ``explorer.widget`` is the ipywidgets box to display (the explorer also displays
-    itself in a notebook); ``explorer.tokens`` and ``explorer.weights`` hold what is drawn.
+    itself in a notebook); ``explorer.tokens`` and ``explorer.weights`` hold what is drawn
+    (``weights`` is None while the text box is empty).
     """
 
+    tokens: list[str]
+    weights: Tensor | None
+
     def __init__(self, text: str = DEFAULT_TEXT, head: int = 0, sharpness: float = 1.0, causal: bool = True):
-        wide = {"description_width": "initial"}
         self.text = widgets.Text(
             value=text,
             description="tokens (split on spaces):",
             continuous_update=False,
-            style=wide,
+            style=WIDE,
             layout=widgets.Layout(width="95%"),
         )
-        self.head = widgets.IntSlider(value=head, min=0, max=len(HEADS) - 1, description="head", style=wide)
+        self.head = widgets.IntSlider(value=head, min=0, max=len(HEADS) - 1, description="head", style=WIDE)
         self.sharpness = widgets.FloatLogSlider(
-            value=sharpness, base=10, min=-1, max=1, step=0.05, description="sharpness", style=wide
+            value=sharpness, base=10, min=-1, max=1, step=0.05, description="sharpness", style=WIDE
         )
-        self.causal = widgets.Checkbox(value=causal, description="causal mask", style=wide)
-        self.image = widgets.Image(format="png")
-        self.caption = widgets.HTML()
-        self.widget = widgets.VBox(
-            [self.text, widgets.HBox([self.head, self.sharpness, self.causal]), self.image, self.caption]
+        self.causal = widgets.Checkbox(value=causal, description="causal mask", style=WIDE)
+        super().__init__(
+            controls=[self.text, self.head, self.sharpness, self.causal],
+            rows=[self.text, widgets.HBox([self.head, self.sharpness, self.causal])],
         )
-        self.tokens: list[str] = []
-        self.weights: Tensor | None = None
-        for control in (self.text, self.head, self.sharpness, self.causal):
-            control.observe(self._on_change, names="value")
-        self.update()
 
-    def _on_change(self, change: dict) -> None:
-        self.update()
-
-    def update(self) -> None:
+    def render(self) -> None:
         """Recompute the weights from the controls and redraw the map."""
         self.tokens = tokenize(self.text.value)
         name, _, explanation = HEADS[self.head.value]
         if not self.tokens:
             self.weights = None
-            self.image.value = b""
-            self.caption.value = "<em>Type a few words, separated by spaces.</em>"
+            self.show(None, "<em>Type a few words, separated by spaces.</em>")
             return
         self.weights = toy_attention(self.tokens, self.head.value, self.sharpness.value, self.causal.value)
         mask = "causal mask" if self.causal.value else "no mask"
         title = f"head {self.head.value}: {name}, sharpness {self.sharpness.value:.2g}, {mask}"
-        figure = attention_figure(self.weights, self.tokens, title, causal=self.causal.value)
-        self.image.value = figure_png(figure)
         truncated = len(self.text.value.split()) > MAX_TOKENS
         note = f" Only the first {MAX_TOKENS} tokens are shown." if truncated else ""
-        self.caption.value = f"<b>{name}</b>: {explanation}.{note}"
-
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        self.show(
+            attention_figure(self.weights, self.tokens, title, causal=self.causal.value),
+            f"<b>{name}</b>: {explanation}.{note}",
+        )

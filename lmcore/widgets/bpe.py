@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import ipywidgets as widgets
 
 from lmcore.bpe import Merge, apply_merge, best_pair, count_pairs, pretokenize, word_counts
+from lmcore.validation import integer, non_negative_int
+from lmcore.widgets.base import WIDE, Explorer
 
 DEFAULT_TEXT = "the car the cat the rat"
 TOP_PAIRS = 8  # pair counts shown per step
@@ -64,10 +66,7 @@ def trace_bpe(text: str, n_merges: int) -> BPETrace:
         raise TypeError(f"text must be a str, got {type(text).__name__}")
     if not text:
         raise ValueError("text is empty: give BPE some text to learn merges from")
-    if isinstance(n_merges, bool) or not isinstance(n_merges, int):
-        raise TypeError(f"n_merges must be an int, got {type(n_merges).__name__}")
-    if n_merges < 0:
-        raise ValueError(f"n_merges must be >= 0, got {n_merges}")
+    n_merges = non_negative_int("n_merges", n_merges)
     freqs = word_counts(text)
     segment = {word: word for word in freqs}
     merges, counts, segments, pairs = [], [], [dict(segment)], []
@@ -170,7 +169,7 @@ def segmentation_html(pieces: list[Word], merges: list[Merge], max_words: int = 
     return f"<div style='line-height:2'>{''.join(groups)}</div>{note}"
 
 
-class BPEStepper:
+class BPEStepper(Explorer):
     """A text box and a merge slider above the state of BPE training after that many merges.
 
     ``stepper.widget`` is the box to display (the stepper also displays itself in a
@@ -178,23 +177,25 @@ class BPEStepper:
     far and ``stepper.pieces`` the text's words cut into their current tokens.
     """
 
+    merges: list[Merge]
+    pieces: list[Word]
+
     def __init__(self, text: str = DEFAULT_TEXT, n_merges: int = 10, step: int | None = None):
         self.n_merges = n_merges
         self.trace = trace_bpe(text, n_merges)
         last = len(self.trace.merges)
-        if step is not None and not 0 <= step <= last:
-            raise ValueError(f"step must be in 0..{last} (the merges this text allows), got {step}")
-        wide = {"description_width": "initial"}
+        if step is not None:
+            integer("step", step, low=0, high=last, hint=f"this text allows {last} merges")
         self.text = widgets.Textarea(
             value=text,
             description="training text:",
             continuous_update=False,
             rows=2,
-            style=wide,
+            style=WIDE,
             layout=widgets.Layout(width="95%"),
         )
         self.step = widgets.IntSlider(
-            value=last if step is None else step, min=0, max=last, description="merges", style=wide
+            value=last if step is None else step, min=0, max=last, description="merges", style=WIDE
         )
         self.summary = widgets.HTML()
         self.merges_view = widgets.HTML()
@@ -207,25 +208,10 @@ class BPEStepper:
             ],
             layout=widgets.Layout(justify_content="space-around"),
         )
-        self.widget = widgets.VBox([self.text, self.step, self.summary, self.tokens_view, columns])
-        self.merges: list[Merge] = []
-        self.pieces: list[Word] = []
-        self.text.observe(self._on_text, names="value")
-        self.step.observe(self._on_step, names="value")
-        self.update()
-
-    def _on_text(self, change: dict) -> None:
-        if not change["new"]:
-            self.summary.value = "<em>Type some text to train on.</em>"
-            for view in (self.merges_view, self.pairs_view, self.tokens_view):
-                view.value = ""
-            return
-        self.trace = trace_bpe(change["new"], self.n_merges)
-        self.step.max = len(self.trace.merges)  # also pulls the value down if it is now too large
-        self.update()
-
-    def _on_step(self, change: dict) -> None:
-        self.update()
+        super().__init__(
+            controls=[self.text, self.step],
+            rows=[self.text, self.step, self.summary, self.tokens_view, columns],
+        )
 
     @property
     def n_tokens(self) -> int:
@@ -237,8 +223,18 @@ class BPEStepper:
         """Bytes of the text in UTF-8 (its length in tokens before any merge)."""
         return len(self.trace.text.encode("utf-8"))
 
-    def update(self) -> None:
-        """Show the state after ``self.step.value`` merges."""
+    def render(self) -> None:
+        """Retrain if the text changed, then show the state after ``self.step.value`` merges."""
+        if not self.text.value:
+            self.summary.value = "<em>Type some text to train on.</em>"
+            for view in (self.merges_view, self.pairs_view, self.tokens_view):
+                view.value = ""
+            return
+        if self.text.value != self.trace.text:
+            self.trace = trace_bpe(self.text.value, self.n_merges)
+            # A smaller max pulls the step down, and that change renders the new trace at once
+            # (the text now matches it); this call then draws the same state again.
+            self.step.max = len(self.trace.merges)
         k, trace = self.step.value, self.trace
         self.merges = trace.merges[:k]
         segment = trace.segments[k]
@@ -257,6 +253,3 @@ class BPEStepper:
             f"<b>{self.n_bytes} bytes</b> take <b>{self.n_tokens} tokens</b> "
             f"({self.n_bytes / self.n_tokens:.2f} bytes per token).{note}"
         )
-
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)

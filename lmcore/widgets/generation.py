@@ -10,22 +10,20 @@ dtype into the bytes a KV cache holds: 2 (keys and values) x n_layer x batch x
 n_head x seq_len x head_dim x bytes per element, which is what
 ``lmcore.kv_cache.KVCache.nbytes`` reports for a cache of that shape.
 
-Both render without a display (the explorer draws with matplotlib's Agg canvas
-into PNG bytes held by an ``ipywidgets.Image``), so tests can move the controls
-and read back what is shown.
+Both render without a display (see ``lmcore.widgets.base``), so tests can move
+the controls and read back what is shown.
 """
 
 import ipywidgets as widgets
 import numpy as np
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch import Tensor
 
 from lmcore.kv_cache import kv_cache_bytes
 from lmcore.model import GPTConfig
 from lmcore.sampling import apply_temperature, top_k_filter, top_p_filter
-from lmcore.widgets.attention import figure_png
+from lmcore.widgets.base import WIDE, Explorer, FigureExplorer, agg_figure
 
 # A toy next-token distribution after "the cat sat on the": words and their logits.
 TOY_VOCAB = ("mat", "floor", "sofa", "bed", "chair", "roof", "table", "rug", "box", "moon", "idea", "of")
@@ -66,8 +64,7 @@ def entropy_bits(probs: Tensor) -> float:
 def distribution_figure(words, before, after, title: str = "") -> Figure:
     """Two bar charts side by side: the model's distribution and the one sampled from."""
     before, after = np.asarray(before, dtype=float), np.asarray(after, dtype=float)
-    fig = Figure(figsize=(9.0, 3.2), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = agg_figure(9.0, 3.2)
     axes = fig.subplots(1, 2, sharey=True)
     kept = after > 0
     panels = (
@@ -87,7 +84,7 @@ def distribution_figure(words, before, after, title: str = "") -> Figure:
     return fig
 
 
-class SamplingExplorer:
+class SamplingExplorer(FigureExplorer):
     """Sliders for temperature, top-k and top-p above two bar charts.
 
     ``explorer.widget`` is the box to display (the explorer displays itself in a
@@ -95,31 +92,24 @@ class SamplingExplorer:
     Set k to the vocabulary size or p to 1 to switch that filter off.
     """
 
+    before: Tensor
+    after: Tensor
+
     def __init__(self, temperature: float = 1.0, top_k: int | None = None, top_p: float = 1.0):
-        wide = {"description_width": "initial"}
         v = len(TOY_VOCAB)
         self.temperature = widgets.FloatLogSlider(
-            value=temperature, base=10, min=-1, max=1, step=0.05, description="temperature", style=wide
+            value=temperature, base=10, min=-1, max=1, step=0.05, description="temperature", style=WIDE
         )
         self.top_k = widgets.IntSlider(
-            value=v if top_k is None else top_k, min=1, max=v, description="top-k", style=wide
+            value=v if top_k is None else top_k, min=1, max=v, description="top-k", style=WIDE
         )
         self.top_p = widgets.FloatSlider(
-            value=top_p, min=0.05, max=1.0, step=0.05, description="top-p", style=wide
+            value=top_p, min=0.05, max=1.0, step=0.05, description="top-p", style=WIDE
         )
-        self.image = widgets.Image(format="png")
-        self.caption = widgets.HTML()
-        self.widget = widgets.VBox(
-            [widgets.HBox([self.temperature, self.top_k, self.top_p]), self.image, self.caption]
+        super().__init__(
+            controls=[self.temperature, self.top_k, self.top_p],
+            rows=[widgets.HBox([self.temperature, self.top_k, self.top_p])],
         )
-        self.before: Tensor | None = None
-        self.after: Tensor | None = None
-        for control in (self.temperature, self.top_k, self.top_p):
-            control.observe(self._on_change, names="value")
-        self.update()
-
-    def _on_change(self, change: dict) -> None:
-        self.update()
 
     def settings(self) -> dict:
         """The sampler arguments the sliders stand for (None where a filter is off)."""
@@ -130,7 +120,7 @@ class SamplingExplorer:
             "top_p": None if p >= 1.0 else p,
         }
 
-    def update(self) -> None:
+    def render(self) -> None:
         """Recompute both distributions from the sliders and redraw."""
         logits = toy_logits()
         s = self.settings()
@@ -140,17 +130,14 @@ class SamplingExplorer:
             f'next token after "the cat sat on the": temperature {s["temperature"]:.2g}, '
             f"top-k {s['top_k'] or 'off'}, top-p {s['top_p'] or 'off'}"
         )
-        self.image.value = figure_png(distribution_figure(TOY_VOCAB, self.before, self.after, title))
         kept = int((self.after > 0).sum())
         top = TOY_VOCAB[int(self.after.argmax())]
-        self.caption.value = (
+        self.show(
+            distribution_figure(TOY_VOCAB, self.before, self.after, title),
             f"{kept} of {len(TOY_VOCAB)} tokens can be sampled; most likely: <b>{top}</b> "
             f"({self.after.max():.0%}); entropy {entropy_bits(self.before):.2f} bits before, "
-            f"{entropy_bits(self.after):.2f} bits after."
+            f"{entropy_bits(self.after):.2f} bits after.",
         )
-
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
 
 
 def human_bytes(n: int) -> str:
@@ -163,35 +150,35 @@ def human_bytes(n: int) -> str:
     return f"{n} B" if unit == "B" else f"{value:.2f} {unit}"
 
 
-class KVCacheCalculator:
+class KVCacheCalculator(Explorer):
     """GPT-2 size, batch, sequence length and dtype in; KV-cache bytes out.
 
     ``calculator.nbytes`` holds the current answer, ``calculator.result`` shows it.
     """
 
+    nbytes: int
+
     def __init__(self, size: str = "gpt2", batch_size: int = 1, seq_len: int = 1024, dtype: str = "float32"):
-        wide = {"description_width": "initial"}
-        self.size = widgets.Dropdown(options=GPT2_SIZES, value=size, description="model", style=wide)
+        self.size = widgets.Dropdown(options=GPT2_SIZES, value=size, description="model", style=WIDE)
         self.batch = widgets.BoundedIntText(
-            value=batch_size, min=1, max=4096, description="batch", style=wide
+            value=batch_size, min=1, max=4096, description="batch", style=WIDE
         )
         self.seq_len = widgets.IntSlider(
-            value=seq_len, min=1, max=1024, step=1, description="sequence length", style=wide
+            value=seq_len, min=1, max=1024, step=1, description="sequence length", style=WIDE
         )
-        self.dtype = widgets.Dropdown(options=list(DTYPE_BYTES), value=dtype, description="dtype", style=wide)
+        self.dtype = widgets.Dropdown(options=list(DTYPE_BYTES), value=dtype, description="dtype", style=WIDE)
         self.result = widgets.HTML()
-        self.widget = widgets.VBox(
-            [widgets.HBox([self.size, self.dtype]), widgets.HBox([self.batch, self.seq_len]), self.result]
+        super().__init__(
+            controls=[self.size, self.batch, self.seq_len, self.dtype],
+            rows=[
+                widgets.HBox([self.size, self.dtype]),
+                widgets.HBox([self.batch, self.seq_len]),
+                self.result,
+            ],
         )
-        self.nbytes = 0
-        for control in (self.size, self.batch, self.seq_len, self.dtype):
-            control.observe(self._on_change, names="value")
-        self.update()
 
-    def _on_change(self, change: dict) -> None:
-        self.update()
-
-    def update(self) -> None:
+    def render(self) -> None:
+        """Evaluate the KV-cache size for the chosen settings and write out the product."""
         c = GPTConfig.gpt2(self.size.value)
         b, n, nbytes_el = self.batch.value, self.seq_len.value, DTYPE_BYTES[self.dtype.value]
         self.nbytes = kv_cache_bytes(c, b, n, nbytes_el)
@@ -202,6 +189,3 @@ class KVCacheCalculator:
             f"<b>{self.nbytes:,} bytes ({human_bytes(self.nbytes)})</b>; "
             f"{human_bytes(per_token)} per token of one sequence."
         )
-
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)

@@ -8,20 +8,19 @@ a caption gives the mass shown and the total mass on those unseen words: the
 probability each method takes from the seen words to give to the rest.
 
 Interpolation is driven by one slider: every order gets the same weight lambda, so
-``lambdas = (lambda,) * n``. The explorer renders without a display (matplotlib's Agg
-canvas draws into PNG bytes held by an ``ipywidgets.Image``), so tests can move the
-controls and read back the numbers.
+``lambdas = (lambda,) * n``. The explorer renders without a display (see
+``lmcore.widgets.base``), so tests can move the controls and read back the numbers.
 """
 
 from collections.abc import Sequence
 
 import ipywidgets as widgets
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from lmcore.ngram import BOS, MLE, UNK, AddK, Backoff, Interpolated, KneserNey, NGramLM
-from lmcore.widgets.attention import figure_png
+from lmcore.validation import one_of, positive_int
+from lmcore.widgets.base import WIDE, FigureExplorer, agg_figure
 
 METHODS = ("MLE", "add-k", "interpolation", "backoff", "Kneser-Ney")
 # the slider each method reads (None: no parameter)
@@ -30,15 +29,13 @@ METHOD_PARAMETER = {"MLE": None, "add-k": "k", "interpolation": "lambda", "backo
 
 def build_model(method: str, n: int, k: float = 1.0, lam: float = 0.7, d: float = 0.75) -> NGramLM:
     """The unfitted lmcore.ngram model a method name stands for (interpolation: lambdas = (lam,) * n)."""
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     return {
         "MLE": lambda: MLE(n),
         "add-k": lambda: AddK(n, k=k),
         "interpolation": lambda: Interpolated(n, (lam,) * n),
         "backoff": lambda: Backoff(n, discount=d),
         "Kneser-Ney": lambda: KneserNey(n, discount=d),
-    }[method]()
+    }[one_of("method", method, METHODS)]()
 
 
 def context_total(model: NGramLM, context: tuple[str, ...]) -> int:
@@ -78,8 +75,7 @@ def context_label(context: tuple[str, ...], total: int) -> str:
 def next_word_figure(words, probs, unseen, title: str = "") -> Figure:
     """Horizontal bars, most likely word on top; words unseen after the context in orange."""
     probs = np.asarray(probs, dtype=float)
-    fig = Figure(figsize=(6.4, 0.28 * len(words) + 1.1), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = agg_figure(6.4, 0.28 * len(words) + 1.1)
     ax = fig.subplots()
     y = np.arange(len(words))[::-1]
     colors = ["tab:orange" if u else "tab:blue" for u in unseen]
@@ -94,7 +90,7 @@ def next_word_figure(words, probs, unseen, title: str = "") -> Figure:
     return fig
 
 
-class SmoothingExplorer:
+class SmoothingExplorer(FigureExplorer):
     """Context and method dropdowns, sliders for k, lambda and d, the top next words as bars.
 
     ``explorer.widget`` is the box to display (the explorer also displays itself in a
@@ -104,6 +100,12 @@ class SmoothingExplorer:
     ``explorer.shown_mass`` / ``explorer.unseen_mass`` the numbers in the caption.
     """
 
+    model: NGramLM
+    dist: dict[str, float] | None
+    shown: list[tuple[str, float]]
+    shown_mass: float
+    unseen_mass: float
+
     def __init__(
         self,
         sentences: Sequence[Sequence[str]],
@@ -112,9 +114,7 @@ class SmoothingExplorer:
         top: int = 12,
         method: str = "Kneser-Ney",
     ):
-        if isinstance(top, bool) or not isinstance(top, int) or top < 1:
-            raise ValueError(f"top must be an int >= 1, got {top!r}")
-        self.sentences, self.n, self.top = sentences, n, top
+        self.sentences, self.n, self.top = sentences, n, positive_int("top", top)
         counts_only = MLE(n).fit(sentences)  # validates the sentences; gives the vocab and counts
         if contexts is None:
             contexts = default_contexts(counts_only)
@@ -124,44 +124,33 @@ class SmoothingExplorer:
         for c in contexts:
             if len(c) != n - 1:
                 raise ValueError(f"every context needs n-1 = {n - 1} words, got {c!r}")
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
 
-        wide = {"description_width": "initial"}
         totals = [context_total(counts_only, counts_only.map_unknown(c)) for c in contexts]
         options = [(context_label(c, t), c) for c, t in zip(contexts, totals, strict=True)]
         self.context = widgets.Dropdown(
             options=options,
             value=contexts[0],
             description="context",
-            style=wide,
+            style=WIDE,
             layout={"width": "max-content"},
         )
-        self.method = widgets.ToggleButtons(options=METHODS, value=method, description="method", style=wide)
+        # checked here: the buttons would refuse an unknown method with a less helpful error
+        self.method = widgets.ToggleButtons(
+            options=METHODS, value=one_of("method", method, METHODS), description="method", style=WIDE
+        )
         self.k = widgets.FloatLogSlider(
-            value=1.0, base=10, min=-3, max=1, step=0.1, description="k", style=wide
+            value=1.0, base=10, min=-3, max=1, step=0.1, description="k", style=WIDE
         )
         self.lam = widgets.FloatSlider(
-            value=0.7, min=0.0, max=1.0, step=0.05, description="lambda", style=wide
+            value=0.7, min=0.0, max=1.0, step=0.05, description="lambda", style=WIDE
         )
-        self.d = widgets.FloatSlider(value=0.75, min=0.05, max=0.95, step=0.05, description="d", style=wide)
-        self.image = widgets.Image(format="png")
-        self.caption = widgets.HTML()
-        self.widget = widgets.VBox(
-            [self.context, self.method, widgets.HBox([self.k, self.lam, self.d]), self.image, self.caption]
+        self.d = widgets.FloatSlider(value=0.75, min=0.05, max=0.95, step=0.05, description="d", style=WIDE)
+        super().__init__(
+            controls=[self.context, self.method, self.k, self.lam, self.d],
+            rows=[self.context, self.method, widgets.HBox([self.k, self.lam, self.d])],
         )
-        self.model: NGramLM | None = None
-        self.dist: dict[str, float] | None = None
-        self.shown: list[tuple[str, float]] = []
-        self.shown_mass = self.unseen_mass = float("nan")
-        for control in (self.context, self.method, self.k, self.lam, self.d):
-            control.observe(self._on_change, names="value")
-        self.update()
 
-    def _on_change(self, change: dict) -> None:
-        self.update()
-
-    def update(self) -> None:
+    def render(self) -> None:
         """Refit the chosen method with the slider values and redraw the chart and caption."""
         method = self.method.value
         parameter = METHOD_PARAMETER[method]
@@ -175,10 +164,10 @@ class SmoothingExplorer:
         if method == "MLE" and total == 0:
             self.dist, self.shown = None, []
             self.shown_mass = self.unseen_mass = float("nan")
-            self.image.value = b""
-            self.caption.value = (
+            self.show(
+                None,
                 "<b>MLE is undefined here</b>: the context never occurred in training, so c(h) = 0 "
-                "and c(h w) / c(h) is 0/0. Pick a smoothed method."
+                "and c(h w) / c(h) is 0/0. Pick a smoothed method.",
             )
             return
         self.dist = self.model.distribution(context)
@@ -196,12 +185,9 @@ class SmoothingExplorer:
         figure = next_word_figure(
             words, [p for _, p in self.shown], [table[context + (w,)] == 0 for w in words], title
         )
-        self.image.value = figure_png(figure)
-        self.caption.value = (
+        self.show(
+            figure,
             f"The {len(self.shown)} words shown hold <b>{self.shown_mass:.1%}</b> of the probability; "
             f"the {len(unseen)} of {len(self.model.vocab)} words never seen after this context "
-            f"(c(h w) = 0) get <b>{self.unseen_mass:.1%}</b> in total."
+            f"(c(h w) = 0) get <b>{self.unseen_mass:.1%}</b> in total.",
         )
-
-    def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
