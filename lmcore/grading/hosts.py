@@ -201,8 +201,19 @@ def _judge_training(report: Report, prefix: str, reference: nn.Module, case: dic
             m is None,
             m or "",
         )
-        bad = [n for n, w in ref_state.items() if describe_mismatch(out["final_state"][n], w, FP32_TRAINING)]
-        report.add(f"{prefix}: weights after training match", not bad, "differ: " + ", ".join(bad[:5]))
+        final = out["final_state"]
+        bad = [
+            f"{n}: " + (m.splitlines()[0] if (m := describe_mismatch(final[n], w, FP32_TRAINING)) else "")
+            if n in final
+            else f"{n}: missing from the trained model's state_dict"
+            for n, w in ref_state.items()
+            if n not in final or describe_mismatch(final[n], w, FP32_TRAINING)
+        ]
+        report.add(
+            f"{prefix}: weights after {TRAIN_STEPS} training steps match",
+            not bad,
+            f"{len(bad)} of {len(ref_state)} tensors differ, e.g.\n" + "\n".join(bad[:4]),
+        )
 
 
 # --------------------------------------------------------------------- a module alone
