@@ -110,4 +110,9 @@ def test_outputs_agree_entry_by_entry():
     assert not same_outputs(a, dict(a, y=torch.tensor([1.1, float("nan")])))
     assert same_outputs(a, dict(a, y=torch.tensor([1.0 + 1e-6, float("nan")])))
     assert not same_outputs(a, dict(a, n=4))
+    assert not same_outputs(dict(p=float("inf")), dict(p=3.0)) and not same_outputs(
+        dict(p=3.0), dict(p=float("inf"))
+    )
+    assert not same_outputs(torch.tensor([1.0]), torch.tensor([float("inf")]))
+    assert same_outputs(torch.tensor([float("-inf")]), torch.tensor([float("-inf")]))
     assert same_outputs(dict(a, times=[1.0]), dict(a, times=[2.0]), ignore=("times",))
