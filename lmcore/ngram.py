@@ -22,6 +22,8 @@ import random
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
+from lmcore.validation import non_negative_int, positive, positive_int, probability, real
+
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 
 Context = tuple[str, ...]
@@ -49,8 +51,7 @@ def count_ngrams(sentences: Iterable[Sequence[str]], n: int) -> Counter:
 
 
 def _check_order(n: int, name: str = "n") -> None:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {n!r}")
+    positive_int(name, n, hint="1 for unigrams, 2 for bigrams, ...")
 
 
 def _check_sentence(sentence, where: str) -> None:
@@ -96,9 +97,7 @@ def _totals(followers: dict[Context, dict[str, int]]) -> dict[Context, int]:
 
 
 def _check_discount(d: float) -> float:
-    if isinstance(d, bool) or not isinstance(d, (int, float)) or not 0 < d < 1:
-        raise ValueError(f"discount must be a number with 0 < d < 1, got {d!r}")
-    return float(d)
+    return real("discount", d, low=0.0, high=1.0, open_low=True, open_high=True)
 
 
 class NGramLM:
@@ -203,13 +202,13 @@ class NGramLM:
 
         Each word uses one ``rng.random()`` value r and is the first word, in vocab order,
         whose cumulative probability exceeds r (the last word with non-zero probability if
-        rounding leaves the total below r). At most ``max_words`` words are drawn.
+        rounding leaves the total below r). At most ``max_words`` words are drawn: 0 draws
+        nothing and returns [].
         """
         self._check_fitted()
         if not isinstance(rng, random.Random):
             raise TypeError(f"rng must be a random.Random, e.g. random.Random(0), got {type(rng).__name__}")
-        if isinstance(max_words, bool) or not isinstance(max_words, int) or max_words < 1:
-            raise ValueError(f"max_words must be an int >= 1, got {max_words!r}")
+        non_negative_int("max_words", max_words)
         context = (BOS,) * (self.n - 1)
         words: list[str] = []
         while len(words) < max_words:
@@ -248,9 +247,7 @@ class AddK(NGramLM):
 
     def __init__(self, n: int, k: float = 1.0):
         super().__init__(n)
-        if isinstance(k, bool) or not isinstance(k, (int, float)) or not k > 0:
-            raise ValueError(f"k must be a number > 0, got {k!r}")
-        self.k = float(k)
+        self.k = positive("k", k, hint="k = 1 is Laplace smoothing")
 
     def prepare(self) -> None:
         self._total = _totals(_followers(self.counts[self.n]))
@@ -272,10 +269,7 @@ class Interpolated(NGramLM):
         super().__init__(n)
         if isinstance(lambdas, str) or not isinstance(lambdas, Sequence) or len(lambdas) != n:
             raise ValueError(f"lambdas must be a sequence of n = {n} weights, one per order; got {lambdas!r}")
-        for lam in lambdas:
-            if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not 0 <= lam <= 1:
-                raise ValueError(f"every lambda must be a number in [0, 1], got {lam!r} in {lambdas!r}")
-        self.lambdas = tuple(float(lam) for lam in lambdas)
+        self.lambdas = tuple(probability(f"lambdas[{i}]", lam) for i, lam in enumerate(lambdas))
 
     def prepare(self) -> None:
         self._total = {m: _totals(_followers(self.counts[m])) for m in range(1, self.n + 1)}

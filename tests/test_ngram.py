@@ -7,6 +7,7 @@ from fractions import Fraction as F
 
 import pytest
 
+from lmcore.grading import a1
 from lmcore.ngram import (
     BOS,
     EOS,
@@ -312,6 +313,8 @@ def test_sample_is_reproducible_and_respects_max_words():
     runs = [lm.sample(rng, max_words=4) for _ in range(200)]
     assert max(len(s) for s in runs) == 4
     assert all(EOS not in s and BOS not in s for s in runs)
+    state = rng.getstate()
+    assert lm.sample(rng, max_words=0) == [] and rng.getstate() == state  # nothing drawn
 
 
 @pytest.mark.parametrize("model", [MLE(2), KneserNey(2, discount=0.5)])
@@ -332,9 +335,11 @@ def test_sample_frequencies_match_sentence_probabilities(model):
 # --- errors -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("n", [0, -1, 1.5, "3", True])
-def test_order_must_be_a_positive_int(n):
-    with pytest.raises(ValueError, match="n must be an int >= 1"):
+@pytest.mark.parametrize(
+    "n, error", [(0, ValueError), (-1, ValueError), (1.5, TypeError), ("3", TypeError), (True, TypeError)]
+)
+def test_order_must_be_a_positive_int(n, error):
+    with pytest.raises(error, match="n must be"):
         MLE(n)
 
 
@@ -356,15 +361,15 @@ def test_fit_rejects_bad_sentences(sentences, message):
 
 
 def test_estimator_arguments_are_checked():
-    for k in (0, -1.0, "1"):
-        with pytest.raises(ValueError, match="k must be"):
+    for k, error in ((0, ValueError), (-1.0, ValueError), (float("inf"), ValueError), ("1", TypeError)):
+        with pytest.raises(error, match="k must be"):
             AddK(2, k=k)
     for lambdas in ([0.5], [0.5, 0.5, 0.5], [0.5, 1.5], [-0.1, 0.5], "ab"):
         with pytest.raises(ValueError, match="lambda"):
             Interpolated(2, lambdas)
     for cls in (Backoff, KneserNey):
         for d in (0, 1, 1.5, -0.2):
-            with pytest.raises(ValueError, match="discount"):
+            with pytest.raises(ValueError, match="discount must be in \\(0, 1\\)"):
                 cls(2, discount=d)
 
 
@@ -380,9 +385,17 @@ def test_misuse_of_a_model_is_explained():
         lm.logprob("students opened their books")
     with pytest.raises(ValueError, match="list of token lists"):
         lm.perplexity(["students opened their books"])
-    with pytest.raises(ValueError, match="max_words"):
-        lm.sample(random.Random(0), max_words=0)
+    with pytest.raises(ValueError, match="max_words must be >= 0"):
+        lm.sample(random.Random(0), max_words=-1)
     with pytest.raises(TypeError, match="random.Random"):
         lm.sample(0)
     with pytest.raises(NotImplementedError, match="prob"):
         NGramLM(2).fit(TOY).distribution(("their",))
+
+
+def test_a1_counts_reports_the_error():
+    def count_ngrams(sentences, n):
+        raise NotImplementedError("todo")
+
+    report = a1.counts.check(count_ngrams)
+    assert not report.passed and "NotImplementedError: todo" in str(report), str(report)
