@@ -9,25 +9,21 @@ so every position predicts the token that follows it.
 import torch
 from torch import Tensor
 
+from lmcore.validation import integer, positive_int, tensor
+
 
 def check_token_stream(data: Tensor, block_size: int, name: str = "data") -> None:
     """``data`` must be a 1-D integer tensor holding at least one window of block_size + 1 tokens."""
-    if not isinstance(block_size, int) or block_size < 1:
-        raise ValueError(f"block_size must be a positive int, got {block_size!r}")
-    if not isinstance(data, Tensor):
-        raise ValueError(f"{name} must be a 1-D torch.Tensor of token ids, got {type(data).__name__}")
-    if data.dtype.is_floating_point or data.dtype.is_complex or data.dtype == torch.bool:
+    positive_int("block_size", block_size)
+    tensor(name, data, dim=1, shape_hint="(N,) of token ids: concatenate documents with torch.cat")
+    if data.dtype.is_floating_point or data.dtype.is_complex or data.dtype == torch.bool:  # any integer dtype
         raise ValueError(f"{name} must hold integer token ids, got dtype {data.dtype}")
-    if data.dim() != 1:
-        raise ValueError(
-            f"{name} must be one 1-D stream of tokens, got shape {tuple(data.shape)}; "
-            "concatenate documents with data.flatten() or torch.cat"
-        )
-    if data.numel() < block_size + 1:
-        raise ValueError(
-            f"{name} has {data.numel()} tokens; a window of block_size + 1 = {block_size + 1} "
-            "tokens (inputs and their shifted targets) does not fit"
-        )
+    integer(
+        f"len({name})",
+        data.numel(),
+        low=block_size + 1,
+        hint=f"a window of block_size + 1 = {block_size + 1} tokens (inputs, shifted targets) must fit",
+    )
 
 
 def random_windows(
@@ -38,12 +34,13 @@ def random_windows(
     ``y[b, t] == x[b, t + 1]`` for t < block_size - 1, and ``y[b, -1]`` is the
     token after the window. Both are int64 on ``data``'s device. The starts
     come from ``generator`` (a CPU ``torch.Generator``) in one
-    ``torch.randint`` call, so a seeded generator gives the same batches.
+    ``torch.randint(len(data) - block_size, (batch_size,), generator=generator)``
+    call and nothing else, so a seeded generator gives the same batches. Data
+    shorter than block_size + 1 tokens raises ValueError.
     """
     check_token_stream(data, block_size)
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    if not isinstance(generator, torch.Generator) or generator.device.type != "cpu":
+    positive_int("batch_size", batch_size)
+    if not isinstance(generator, torch.Generator) or generator.device.type != "cpu":  # no shared validator
         raise ValueError(f"generator must be a CPU torch.Generator, got {generator!r}")
     n_starts = data.numel() - block_size  # a window starting at s ends at s + block_size
     starts = torch.randint(n_starts, (batch_size,), generator=generator)  # (B,)

@@ -13,7 +13,9 @@ The tie rule (it decides every merge whose count is not unique, so read it once)
 
 A merge is a pair of byte strings; the vocabulary is ids 0..255 for the bytes, 256 + i for
 ``merges[i]`` and then the special tokens. ``train_bpe`` (incremental pair counts and a lazy
-heap) and ``train_bpe_naive`` (recount everything every step) return identical merges.
+heap) and ``train_bpe_naive`` (recount everything every step) return identical merges;
+``Tokenizer`` encodes and decodes, and ``encode`` / ``decode`` are its two calls as functions
+of the merges (the signatures assignment A2 asks for).
 """
 
 import heapq
@@ -21,10 +23,11 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from itertools import pairwise
-from numbers import Integral
 
 import regex
 from tqdm.auto import tqdm
+
+from lmcore.validation import integer
 
 # GPT-2's pre-tokenizer: contractions, letters, numbers, other symbols (each with an optional
 # leading space), then runs of whitespace (all but the last space of a run before a word).
@@ -138,16 +141,12 @@ def _num_merges(text: str, vocab_size: int, special_tokens: Sequence[str]) -> in
     """Validate the training arguments; the number of merges vocab_size asks for."""
     if not isinstance(text, str):
         raise ValueError(f"text must be a str, got {type(text).__name__}")
-    if not isinstance(vocab_size, Integral) or isinstance(vocab_size, bool):
-        raise ValueError(f"vocab_size must be an int, got {vocab_size!r}")
     special_tokens = _check_special_tokens(special_tokens)
     minimum = 256 + len(special_tokens)
-    if vocab_size < minimum:
-        raise ValueError(
-            f"vocab_size must be >= 256 bytes + {len(special_tokens)} special tokens = {minimum}, "
-            f"got {vocab_size}"
-        )
-    return int(vocab_size) - minimum
+    hint = (
+        f"the vocabulary holds 256 bytes + {len(special_tokens)} special tokens = {minimum} before any merge"
+    )
+    return integer("vocab_size", vocab_size, low=minimum, hint=hint) - minimum
 
 
 def train_bpe_naive(
@@ -342,14 +341,27 @@ class Tokenizer:
         return ids
 
     def token_bytes(self, ids: Sequence[int]) -> list[bytes]:
-        """The byte string of each id; ValueError naming the first id not in the vocabulary."""
-        out = []
-        for i in ids:
-            if not isinstance(i, Integral) or isinstance(i, bool) or i not in self.vocab:
-                raise ValueError(f"id {i!r} is not in the vocabulary (ints 0..{len(self.vocab) - 1})")
-            out.append(self.vocab[i])
-        return out
+        """The byte string of each id. The first id outside the vocabulary 0..len(vocab) - 1
+        (a negative one too) raises ValueError naming it, one that is not an int TypeError."""
+        high = len(self.vocab) - 1
+        return [
+            self.vocab[integer("token id", i, low=0, high=high, hint="it is not in the vocabulary")]
+            for i in ids
+        ]
 
     def decode(self, ids: Sequence[int]) -> str:
         """Text of ids: all their bytes joined, decoded once as UTF-8 (invalid bytes -> U+FFFD)."""
         return b"".join(self.token_bytes(ids)).decode("utf-8", errors="replace")
+
+
+def encode(
+    text: str, merges: Sequence[Merge], special_tokens: Sequence[str] = (), pattern: str = GPT2_PATTERN
+) -> list[int]:
+    """``Tokenizer(merges, special_tokens, pattern).encode(text)``: the ids of text."""
+    return Tokenizer(merges, special_tokens, pattern).encode(text)
+
+
+def decode(ids: Sequence[int], merges: Sequence[Merge], special_tokens: Sequence[str] = ()) -> str:
+    """``Tokenizer(merges, special_tokens).decode(ids)``: all the ids' bytes joined, decoded once as
+    UTF-8 (invalid bytes -> U+FFFD); an id outside the vocabulary, negative too, raises ValueError."""
+    return Tokenizer(merges, special_tokens).decode(ids)

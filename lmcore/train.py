@@ -2,7 +2,7 @@
 
 One optimizer step (``Trainer.fit`` runs ``max_steps`` of them):
 
-    lr = lr_at(step)                                   warmup, then cosine decay
+    lr = lr_at(step, max_steps, ...)                   warmup, then cosine decay
     model.zero_grad()
     for each of grad_accum_steps micro-batches:        random windows of the corpus
         loss = lm_loss(model(x), y)                    (bf16 autocast on CUDA)
@@ -10,10 +10,13 @@ One optimizer step (``Trainer.fit`` runs ``max_steps`` of them):
     clip the global gradient norm to grad_clip
     optimizer.step()
 
-The optimizer is built by ``optimizer_factory(param_groups, lr=, betas=, eps=)``
-(``torch.optim.AdamW`` by default): this is how a student's optimizer runs
-inside the reference trainer. A checkpoint holds everything the loop depends
-on (weights, optimizer state, step, random states, history, config), so a
+Each piece can be replaced: the optimizer is built by ``optimizer_factory(param_groups,
+lr=, betas=, eps=)`` (``torch.optim.AdamW`` by default), and ``lr_at``, ``clip_grad_norm``
+and ``get_batch`` have the signatures of ``lmcore.schedule.lr_at``,
+``torch.nn.utils.clip_grad_norm_`` and ``lmcore.batching.random_windows``. This is how a
+student's component runs inside the reference trainer. ``train`` is the same loop as one
+function call that resumes from and saves to a checkpoint file. A checkpoint holds everything
+the loop depends on (weights, optimizer state, step, random states, history, config), so a
 resumed CPU run continues bit for bit as if it had never stopped.
 """
 
@@ -29,6 +32,8 @@ from tqdm.auto import tqdm
 
 from lmcore.batching import check_token_stream, random_windows
 from lmcore.losses import lm_loss
+from lmcore.schedule import lr_at
+from lmcore.validation import integer, positive, positive_int, probability, real
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]  # (param_groups, lr=, betas=, eps=) -> optimizer
 
@@ -67,42 +72,28 @@ class TrainConfig:
         if self.checkpoint_interval is not None:
             counts.append("checkpoint_interval")
         for name in counts:
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"TrainConfig.{name} must be a positive int, got {value!r}")
-        if not isinstance(self.warmup_steps, int) or not 0 <= self.warmup_steps < self.max_steps:
-            raise ValueError(
-                f"warmup_steps must be an int in [0, max_steps={self.max_steps}), got {self.warmup_steps!r}"
-            )
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        if not 0 <= self.min_lr <= self.lr:
-            raise ValueError(f"min_lr must be in [0, lr={self.lr}], got {self.min_lr}")
-        if self.weight_decay < 0 or self.eps <= 0:
-            raise ValueError(f"need weight_decay >= 0 and eps > 0, got {self.weight_decay} and {self.eps}")
-        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
-            raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
-        if self.grad_clip is not None and self.grad_clip < 0:
-            raise ValueError(f"grad_clip must be > 0, or 0 or None to disable clipping, got {self.grad_clip}")
+            positive_int(f"TrainConfig.{name}", getattr(self, name))
+        integer(
+            "TrainConfig.warmup_steps",
+            self.warmup_steps,
+            low=0,
+            high=self.max_steps - 1,
+            hint=f"warmup must end before max_steps = {self.max_steps}",
+        )
+        positive("TrainConfig.lr", self.lr)
+        real("TrainConfig.min_lr", self.min_lr, low=0.0, high=self.lr, hint="the decay ends at min_lr <= lr")
+        real("TrainConfig.weight_decay", self.weight_decay, low=0.0)
+        positive("TrainConfig.eps", self.eps)
+        if len(self.betas) != 2:  # no shared validator for a pair
+            raise ValueError(f"TrainConfig.betas must be two numbers (beta1, beta2), got {self.betas!r}")
+        for i, beta in enumerate(self.betas):
+            probability(f"TrainConfig.betas[{i}]", beta, open_high=True)
+        if self.grad_clip is not None:
+            real("TrainConfig.grad_clip", self.grad_clip, low=0.0, hint="0 or None disables clipping")
         # a checkpoint stores the config as plain values: a torch.device or a Path becomes a str
         object.__setattr__(self, "device", str(self.device))
         if self.checkpoint_path is not None:
             object.__setattr__(self, "checkpoint_path", os.fspath(self.checkpoint_path))
-
-
-def lr_at(step: int, config: TrainConfig) -> float:
-    """Learning rate of optimizer step ``step`` (0-based), for 0 <= step <= max_steps.
-
-    Linear warmup lr * (step + 1) / warmup_steps reaches ``lr`` at step
-    warmup_steps - 1; a half cosine then decays from ``lr`` at step
-    warmup_steps to ``min_lr`` at step max_steps.
-    """
-    if not isinstance(step, int) or not 0 <= step <= config.max_steps:
-        raise ValueError(f"step must be an int in [0, max_steps={config.max_steps}], got {step!r}")
-    if step < config.warmup_steps:
-        return config.lr * (step + 1) / config.warmup_steps
-    progress = (step - config.warmup_steps) / (config.max_steps - config.warmup_steps)  # 0 -> 1
-    return config.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (config.lr - config.min_lr)
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -125,7 +116,9 @@ class Trainer:
     ``history`` maps "loss", "lr", "grad_norm" (before clipping) and "tokens_per_s"
     to one float per step, and "val_step", "val_loss" to the evaluations made.
     Training batches come from ``torch.Generator().manual_seed(config.seed)``,
-    one ``random_windows`` call per micro-batch, in order.
+    one ``get_batch`` call per micro-batch, in order. The optimizer, the schedule,
+    the clipping and the batches can each be replaced by a function of the same
+    contract (see the module's docstring).
     """
 
     def __init__(
@@ -136,6 +129,9 @@ class Trainer:
         *,
         config: TrainConfig,
         optimizer_factory: OptimizerFactory = torch.optim.AdamW,
+        lr_at: Callable[..., float] = lr_at,
+        clip_grad_norm: Callable[..., Tensor] = nn.utils.clip_grad_norm_,
+        get_batch: Callable[..., tuple[Tensor, Tensor]] = random_windows,
     ):
         check_token_stream(train_data, config.block_size, "train_data")
         if val_data is not None:
@@ -146,6 +142,7 @@ class Trainer:
         self.config = config
         self.model = model.to(self.device)
         self.train_data, self.val_data = train_data, val_data
+        self.lr_at, self.clip_grad_norm, self.get_batch = lr_at, clip_grad_norm, get_batch
         self.optimizer = optimizer_factory(
             param_groups(model, config.weight_decay), lr=config.lr, betas=config.betas, eps=config.eps
         )
@@ -158,13 +155,13 @@ class Trainer:
         }
 
     def _batch(self, data: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        x, y = random_windows(data, self.config.batch_size, self.config.block_size, generator)
+        x, y = self.get_batch(data, self.config.batch_size, self.config.block_size, generator)
         return x.to(self.device), y.to(self.device)  # each (B, T)
 
     def _step(self) -> float:
         """One optimizer step over grad_accum_steps micro-batches; returns their mean loss."""
         c = self.config
-        lr = lr_at(self.step, c)
+        lr = self.lr_at(self.step, c.max_steps, c.lr, c.min_lr, c.warmup_steps)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         t0 = time.perf_counter()
@@ -177,13 +174,13 @@ class Trainer:
             (loss / c.grad_accum_steps).backward()  # gradients add up to those of the mean loss
             loss_sum += loss.detach()
         # with clipping off, max_norm = inf only measures the norm (the gradients are scaled by 1)
-        grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip or math.inf)
+        grad_norm = self.clip_grad_norm(self.model.parameters(), c.grad_clip or math.inf)
         self.optimizer.step()
         loss_value = loss_sum.item() / c.grad_accum_steps  # .item() waits for the device
         tokens = c.grad_accum_steps * c.batch_size * c.block_size
         self.history["loss"].append(loss_value)
         self.history["lr"].append(lr)
-        self.history["grad_norm"].append(grad_norm.item())
+        self.history["grad_norm"].append(float(grad_norm))
         self.history["tokens_per_s"].append(tokens / (time.perf_counter() - t0))
         self.step += 1
         return loss_value
@@ -285,3 +282,47 @@ class Trainer:
         trainer = cls(model, train_data, val_data, config=config, optimizer_factory=optimizer_factory)
         trainer.load_state_dict(state)
         return trainer
+
+
+def train(
+    model: nn.Module,
+    data: Tensor,
+    config: TrainConfig,
+    steps: int,
+    *,
+    checkpoint_path: str | os.PathLike | None = None,
+    optimizer_cls: OptimizerFactory = torch.optim.AdamW,
+    lr_at: Callable[..., float] = lr_at,
+    clip_grad_norm: Callable[..., Tensor] = nn.utils.clip_grad_norm_,
+    get_batch: Callable[..., tuple[Tensor, Tensor]] = random_windows,
+) -> list[float]:
+    """Train ``model`` on ``data`` until ``steps`` optimizer steps are taken in total; return
+    the losses (each the mean over the micro-batches of its step) of the steps this call took.
+
+    The loop is the Trainer's, with the optimizer built as ``optimizer_cls(param_groups(model,
+    config.weight_decay), lr=, betas=, eps=)``, the learning rate of step s
+    ``lr_at(s, config.max_steps, config.lr, config.min_lr, config.warmup_steps)`` and the
+    batches ``get_batch(data, config.batch_size, config.block_size, generator)`` from
+    ``torch.Generator().manual_seed(config.seed)``. If a file exists at ``checkpoint_path``
+    the run first continues from it (weights, optimizer state, step count, batch generator);
+    after the last step it saves its checkpoint there. ``checkpoint_path=None`` neither reads
+    nor writes a file. ``steps`` is at most ``config.max_steps`` and at least the steps the
+    checkpoint has taken.
+    """
+    trainer = Trainer(
+        model,
+        data,
+        config=config,
+        optimizer_factory=optimizer_cls,
+        lr_at=lr_at,
+        clip_grad_norm=clip_grad_norm,
+        get_batch=get_batch,
+    )
+    if checkpoint_path is not None and os.path.exists(checkpoint_path):
+        trainer.load_state_dict(torch.load(checkpoint_path, map_location="cpu", weights_only=True))
+    start = trainer.step
+    integer("steps", steps, low=start, high=config.max_steps, hint=f"the checkpoint has taken {start} steps")
+    trainer.fit(steps - start)
+    if checkpoint_path is not None:
+        trainer.save_checkpoint(checkpoint_path)
+    return trainer.history["loss"][start:]

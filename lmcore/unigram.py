@@ -19,6 +19,8 @@ import math
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 
+from lmcore.validation import positive_int
+
 Corpus = Mapping[str, int] | Sequence[str]
 
 
@@ -139,7 +141,8 @@ def forward_backward(text: str, logprobs: Mapping[str, float]) -> tuple[float, d
 
 
 def _word_counts(corpus: Corpus) -> dict[str, int]:
-    """The corpus as {word: count}; ValueError for a bare string, empty words or counts < 1."""
+    """The corpus as {word: count}; ValueError for a bare string, empty words or counts < 1,
+    TypeError for a count that is not an int."""
     if isinstance(corpus, str):
         raise ValueError("corpus must be {word: count} or a list of words, not a single str")
     counts = dict(corpus) if isinstance(corpus, Mapping) else Counter(corpus)
@@ -148,8 +151,7 @@ def _word_counts(corpus: Corpus) -> dict[str, int]:
     for word, count in counts.items():
         if not isinstance(word, str) or not word:
             raise ValueError(f"every word must be a non-empty str, got {word!r}")
-        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-            raise ValueError(f"the count of {word!r} must be an int >= 1, got {count!r}")
+        positive_int(f"the count of {word!r}", count)
     return counts
 
 
@@ -157,9 +159,11 @@ def em_step(corpus: Corpus, logprobs: Mapping[str, float]) -> tuple[dict[str, fl
     """One EM step: (new logprobs, log-likelihood of the corpus under the OLD logprobs).
 
     E: the expected piece counts of every word (``forward_backward``), weighted by word counts.
-    M: log p(x) = log(count(x) / total count); pieces never used get -inf. The new dict has the
-    same keys as logprobs. The log-likelihood is sum over words of count * log Z(word). When the
-    old probabilities sum to 1, the likelihood under the new ones is never lower.
+    M: log p(x) = log(count(x) / total count); pieces never used (those that occur in no word, or
+    only where no segmentation passes) get -inf. The new dict has the same keys as logprobs. The
+    log-likelihood is sum over words of count * log Z(word). When the old probabilities sum to 1,
+    the likelihood under the new ones is never lower. ValueError if a word cannot be segmented
+    (its log Z would be -inf): name the word rather than return a likelihood of -inf.
     """
     counts = _word_counts(corpus)
     max_len = _check_logprobs(logprobs)
@@ -183,8 +187,7 @@ def seed_logprobs(corpus: Corpus, max_piece_len: int = 4) -> dict[str, float]:
 
     A substring's count is its number of occurrences in each word times the word's count.
     """
-    if not isinstance(max_piece_len, int) or isinstance(max_piece_len, bool) or max_piece_len < 1:
-        raise ValueError(f"max_piece_len must be an int >= 1, got {max_piece_len!r}")
+    positive_int("max_piece_len", max_piece_len)
     occurrences: Counter[str] = Counter()
     for word, count in _word_counts(corpus).items():
         for start in range(len(word)):

@@ -1,5 +1,7 @@
-"""lmcore.bpe: hand-derived merges, fast == naive trainer, round trips, the Hugging Face oracle."""
+"""lmcore.bpe: hand-derived merges, fast == naive trainer, round trips, the Hugging Face oracle;
+and what A2's checks of a student's BPE do beyond the parametrized suite (tests/test_parts.py)."""
 
+import linecache
 from functools import cache
 
 import pytest
@@ -12,6 +14,8 @@ from lmcore.bpe import (
     apply_merge,
     best_pair,
     count_pairs,
+    decode,
+    encode,
     pretokenize,
     split_special,
     train_bpe,
@@ -247,7 +251,6 @@ def test_encode_matches_hugging_face_on_random_text(text):
     [
         (dict(text="abc", vocab_size=255), "vocab_size must be >= 256"),
         (dict(text="abc", vocab_size=257, special_tokens=["<a>", "<b>"]), "= 258"),
-        (dict(text="abc", vocab_size=300.0), "must be an int"),
         (dict(text=b"abc", vocab_size=300), "text must be a str"),
         (dict(text=["abc"], vocab_size=300), "text must be a str"),
         (dict(text="abc", vocab_size=300, special_tokens=[""]), "non-empty"),
@@ -260,6 +263,12 @@ def test_encode_matches_hugging_face_on_random_text(text):
 def test_training_rejects_wrong_input(trainer, kwargs, message):
     with pytest.raises(ValueError, match=message):
         trainer(**kwargs)
+
+
+@pytest.mark.parametrize("trainer", [train_bpe, train_bpe_naive])
+def test_training_rejects_a_vocab_size_that_is_not_an_int(trainer):
+    with pytest.raises(TypeError, match="vocab_size must be an int"):
+        trainer("abc", 300.0)
 
 
 def test_tokenizer_rejects_merges_of_unknown_parts():
@@ -278,9 +287,14 @@ def test_tokenizer_rejects_merges_of_unknown_parts():
 def test_decode_names_the_first_unknown_id():
     tok = Tokenizer([(b"a", b"b")], ["<s>"])
     assert tok.decode([256, 257]) == "ab<s>"
-    for bad in (258, -1, 1.0, "97", True):
-        with pytest.raises(ValueError, match=f"id {bad!r} is not in the vocabulary"):
+    for bad in (258, -1, -2):  # a negative id is not an index from the end
+        with pytest.raises(ValueError, match=rf"token id must be in \[0, 257\], got {bad}; it is not in"):
             tok.decode([97, bad, 999])
+    for bad in (1.0, "97", True):
+        with pytest.raises(TypeError, match="token id must be an int"):
+            tok.decode([97, bad, 999])
+    assert decode([97, 256, 257], [(b"a", b"b")], ["<s>"]) == "aab<s>"
+    assert encode("aab<s>", [(b"a", b"b")], ["<s>"]) == [97, 256, 257]
     with pytest.raises(ValueError, match="text must be a str"):
         tok.encode(b"abc")
 
@@ -288,3 +302,70 @@ def test_decode_names_the_first_unknown_id():
 def test_default_pattern_is_gpt2s():
     assert Tokenizer([]).pattern == GPT2_PATTERN
     assert pretokenize("I'm here, they've 3 cats") == ["I", "'m", " here", ",", " they", "'ve", " 3", " cats"]
+
+
+# ---------------------------------------------------------------- A2's checks
+
+
+def test_a2_train_bpe_perf(monkeypatch):
+    """The hidden check times 1 MB of training and bounds the memory of 250 kB: with both bars
+    lowered below what any trainer needs, the solution fails exactly those two properties."""
+    from lmcore.grading.a2 import train_bpe as part
+    from tests.parts import solution_namespace
+
+    monkeypatch.setattr(part, "PERF_SECONDS", 0.001)
+    monkeypatch.setattr(part, "MEMORY_LIMIT_MB", 0.5)
+    report = part.check(solution_namespace("A2")["train_bpe"], thorough=True)
+    failed = [p.name for p in report.failed()]
+    assert len(failed) == 2 and "finishes within 0 s" in failed[0] and "lmcore's reference" in failed[0]
+    assert "peak Python memory at most 0 MB" in failed[1]
+
+
+def test_a2_train_bpe_error_names_the_students_line():
+    """A pattern that does not compile raises inside the regex library; the report shows the
+    line of the student's cell (IPython keeps each cell's source in linecache), not the library's."""
+    from lmcore.grading.a2 import train_bpe as part
+    from lmcore.grading.a2._common import BROKEN_PATTERN
+
+    source = (
+        "import regex\n\n\ndef train_bpe(text, vocab_size, special_tokens=()):\n"
+        f'    return regex.findall(r"""{BROKEN_PATTERN}""", text)\n'
+    )
+    cell = "/tmp/ipykernel_0/a2_train_bpe.py"  # where IPython files a cell's code
+    linecache.cache[cell] = (len(source), None, source.splitlines(keepends=True), cell)
+    namespace = {}
+    exec(compile(source, cell, "exec"), namespace)
+    report = part.check(namespace["train_bpe"])
+    (runs, *_) = report.failed()
+    assert "error: missing ) at position" in runs.detail
+    assert runs.detail.endswith('(line 5: return regex.findall(r"""' + BROKEN_PATTERN + '""", text))')
+    assert "bad_pattern" in report.mistakes
+
+
+def test_a2_encode_hugging_face_is_delegation():
+    """The tracer sees the Rust library's calls: an encode handed to Hugging Face loses the part."""
+    from lmcore.grading.a2 import encode as part
+
+    def hf_encode(text, merges, special_tokens=()):
+        return hf_tokenizer(merges, special_tokens).encode(text).ids
+
+    report = part.check(hf_encode, thorough=True)
+    assert "the tokenizers library" in str(report) and not report.passed
+
+
+def test_a2_solution_round_trips_arbitrary_unicode():
+    """Hypothesis searches arbitrary Unicode with special tokens mixed in for a text that the
+    solution's encode and decode do not round-trip (the checks' own texts are seeded)."""
+    from tests.parts import solution_namespace
+
+    ns, specials = solution_namespace("A2"), ["<|endoftext|>", "<|pad|>"]
+    tok = tok_multilingual()
+
+    @settings(max_examples=150, deadline=None, derandomize=True)
+    @given(st.lists(st.text(st.characters(codec="utf-8")) | st.sampled_from(specials)).map("".join))
+    def round_trip(text):
+        ids = ns["encode"](text, tok.merges, specials)
+        assert ids == encode(text, tok.merges, specials)
+        assert ns["decode"](ids, tok.merges, specials) == text
+
+    round_trip()

@@ -1,5 +1,6 @@
 """The reference trainer: schedule, parameter groups, accumulation, clipping, checkpoints,
-and the optimizer hook, each checked against PyTorch or a computation written out here."""
+the hooks for a student's parts and ``train``, each checked against PyTorch or a computation
+written out here; and what A7's checks say about a failure."""
 
 import math
 from dataclasses import replace
@@ -11,8 +12,9 @@ from torch import nn
 from lmcore.batching import random_windows
 from lmcore.losses import lm_loss
 from lmcore.model import GPT, GPTConfig
+from lmcore.schedule import lr_at
 from lmcore.tolerances import FP32_OP, FP32_TRAINING
-from lmcore.train import TrainConfig, Trainer, lr_at, param_groups
+from lmcore.train import TrainConfig, Trainer, param_groups, train
 
 TINY = GPTConfig(block_size=16, vocab_size=37, n_layer=2, n_head=4, n_embd=32)
 
@@ -33,6 +35,10 @@ def config(**overrides) -> TrainConfig:
 
 def all_close(actual: dict, expected: dict, tol) -> bool:
     return all(tol.close(actual[k], v).all() for k, v in expected.items())
+
+
+def lr_of(step: int, c: TrainConfig) -> float:
+    return lr_at(step, c.max_steps, c.lr, c.min_lr, c.warmup_steps)
 
 
 # --------------------------------------------------------------------------- batching
@@ -57,20 +63,28 @@ def test_windows_reach_both_ends_of_the_stream():
 
 
 @pytest.mark.parametrize(
-    "args, message",
+    "args, error, message",
     [
-        (([1, 2, 3], 1, 2), "1-D torch.Tensor of token ids, got list"),
-        ((torch.rand(100), 1, 2), "integer token ids, got dtype torch.float32"),
-        ((torch.ones(2, 50, dtype=torch.long), 1, 2), r"one 1-D stream of tokens, got shape \(2, 50\)"),
-        ((torch.arange(8), 1, 8), "has 8 tokens; a window of block_size \\+ 1 = 9 tokens"),
-        ((torch.arange(8), 0, 2), "batch_size must be a positive int, got 0"),
-        ((torch.arange(8), 1, 0), "block_size must be a positive int, got 0"),
-        ((torch.arange(8), 1, 2, "seed"), "generator must be a CPU torch.Generator"),
+        (
+            ([1, 2, 3], 1, 2),
+            TypeError,
+            r"data must be a torch.Tensor of shape \(N,\) of token ids.*got \[1, 2, 3\]",
+        ),
+        ((torch.rand(100), 1, 2), ValueError, "integer token ids, got dtype torch.float32"),
+        ((torch.ones(2, 50, dtype=torch.long), 1, 2), ValueError, r"1 dimensions .*got shape \(2, 50\)"),
+        (
+            (torch.arange(8), 1, 8),
+            ValueError,
+            r"len\(data\) must be >= 9, got 8; a window of block_size \+ 1",
+        ),
+        ((torch.arange(8), 0, 2), ValueError, "batch_size must be >= 1, got 0"),
+        ((torch.arange(8), 1, 0), ValueError, "block_size must be >= 1, got 0"),
+        ((torch.arange(8), 1, 2, "seed"), ValueError, "generator must be a CPU torch.Generator"),
     ],
 )
-def test_bad_batching_input_is_explained(args, message):
+def test_bad_batching_input_is_explained(args, error, message):
     data, batch_size, block_size, *generator = args
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(error, match=message):
         random_windows(data, batch_size, block_size, generator[0] if generator else torch.Generator())
 
 
@@ -78,21 +92,32 @@ def test_bad_batching_input_is_explained(args, message):
 
 
 def test_lr_schedule_boundaries():
-    c = config(max_steps=12, warmup_steps=2, lr=1.0, min_lr=0.1)
-    assert lr_at(0, c) == 0.5 and lr_at(1, c) == 1.0  # linear warmup reaches lr at warmup_steps - 1
-    assert lr_at(2, c) == 1.0  # the cosine starts at lr ...
-    assert lr_at(7, c) == pytest.approx(0.55)  # ... is halfway down halfway ...
-    assert lr_at(12, c) == pytest.approx(0.1)  # ... and ends at min_lr at max_steps
-    decay = [lr_at(s, c) for s in range(2, 13)]
+    def lr(step):
+        return lr_at(step, max_steps=12, lr=1.0, min_lr=0.1, warmup_steps=2)
+
+    assert lr(0) == 0.5 and lr(1) == 1.0  # linear warmup reaches lr at warmup_steps - 1
+    assert lr(2) == 1.0  # the cosine starts at lr ...
+    assert lr(7) == pytest.approx(0.55)  # ... is halfway down halfway ...
+    assert lr(12) == pytest.approx(0.1)  # ... and ends at min_lr at max_steps
+    decay = [lr(s) for s in range(2, 13)]
     assert all(a > b for a, b in zip(decay, decay[1:], strict=False))
-    assert lr_at(0, config(max_steps=5, warmup_steps=0, lr=0.3)) == 0.3  # no warmup
-    assert lr_at(3, config(max_steps=6, warmup_steps=0, lr=0.3, min_lr=0.3)) == 0.3  # constant
+    assert lr_at(0, 5, 0.3, 0.0, 0) == 0.3  # no warmup
+    assert lr_at(3, 6, 0.3, 0.3, 0) == 0.3  # constant
 
 
-@pytest.mark.parametrize("step", [-1, 13, 2.0])
-def test_lr_outside_the_run_is_an_error(step):
-    with pytest.raises(ValueError, match=r"step must be an int in \[0, max_steps=12\]"):
-        lr_at(step, config(max_steps=12))
+@pytest.mark.parametrize(
+    "args, error, message",
+    [
+        ((-1, 12, 1.0, 0.1, 2), ValueError, r"step must be in \[0, 12\], got -1; the schedule covers steps"),
+        ((13, 12, 1.0, 0.1, 2), ValueError, r"step must be in \[0, 12\], got 13"),
+        ((2.0, 12, 1.0, 0.1, 2), TypeError, r"step must be an int, got 2.0"),
+        ((0, 12, 1.0, 0.1, 12), ValueError, r"warmup_steps must be in \[0, 11\], got 12"),
+        ((0, 12, 1.0, 2.0, 2), ValueError, r"min_lr must be in \[0, 1\], got 2.0"),
+    ],
+)
+def test_lr_outside_the_schedule_is_an_error(args, error, message):
+    with pytest.raises(error, match=message):
+        lr_at(*args)
 
 
 def test_param_groups_decay_matrices_only_and_count_the_tied_weight_once():
@@ -124,7 +149,7 @@ def test_history_records_every_step():
     trainer = Trainer(tiny_gpt(), corpus(), corpus(500, seed=1), config=config(max_steps=5, eval_interval=2))
     history = trainer.fit()
     assert trainer.step == 5 and len(history["loss"]) == len(history["grad_norm"]) == 5
-    assert history["lr"] == [lr_at(s, trainer.config) for s in range(5)]
+    assert history["lr"] == [lr_of(s, trainer.config) for s in range(5)]
     assert all(t > 0 for t in history["tokens_per_s"])
     assert history["val_step"] == [2, 4, 5] and len(history["val_loss"]) == 3
     assert history["val_loss"][-1] == trainer.evaluate()  # the same batches every time
@@ -249,7 +274,7 @@ def test_a_custom_optimizer_runs_inside_the_trainer():
     losses, expected = custom.fit()["loss"], reference.fit()["loss"]
     assert FP32_TRAINING.close(torch.tensor(losses), torch.tensor(expected)).all()
     assert all_close(custom.model.state_dict(), reference.model.state_dict(), FP32_TRAINING)
-    assert custom.optimizer.param_groups[0]["lr"] == lr_at(4, c)  # the trainer sets each step's lr
+    assert custom.optimizer.param_groups[0]["lr"] == lr_of(4, c)  # the trainer sets each step's lr
 
 
 # --------------------------------------------------------------------------- checkpoints
@@ -301,29 +326,34 @@ def test_checkpoint_is_written_every_interval_and_at_the_end(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "overrides, message",
+    "overrides, error, message",
     [
-        (dict(max_steps=0), "TrainConfig.max_steps must be a positive int, got 0"),
-        (dict(batch_size=2.0), "TrainConfig.batch_size must be a positive int"),
-        (dict(grad_accum_steps=0), "TrainConfig.grad_accum_steps must be a positive int"),
-        (dict(checkpoint_interval=0), "TrainConfig.checkpoint_interval must be a positive int"),
-        (dict(warmup_steps=4), r"warmup_steps must be an int in \[0, max_steps=4\), got 4"),
-        (dict(lr=0.0), "lr must be > 0"),
-        (dict(min_lr=0.1), r"min_lr must be in \[0, lr=0.01\], got 0.1"),
-        (dict(weight_decay=-0.1), "weight_decay >= 0"),
-        (dict(betas=(0.9, 1.0)), r"betas must be two numbers in \[0, 1\)"),
-        (dict(grad_clip=-1.0), "grad_clip must be > 0, or 0 or None to disable clipping"),
+        (dict(max_steps=0), ValueError, "TrainConfig.max_steps must be >= 1, got 0"),
+        (dict(batch_size=2.0), TypeError, "TrainConfig.batch_size must be an int, got 2.0"),
+        (dict(grad_accum_steps=0), ValueError, "TrainConfig.grad_accum_steps must be >= 1"),
+        (dict(checkpoint_interval=0), ValueError, "TrainConfig.checkpoint_interval must be >= 1"),
+        (
+            dict(warmup_steps=4),
+            ValueError,
+            r"warmup_steps must be in \[0, 3\], got 4; warmup must end before",
+        ),
+        (dict(lr=0.0), ValueError, "TrainConfig.lr must be > 0"),
+        (dict(min_lr=0.1), ValueError, r"min_lr must be in \[0, 0.01\], got 0.1"),
+        (dict(weight_decay=-0.1), ValueError, "weight_decay must be >= 0"),
+        (dict(betas=(0.9,)), ValueError, r"betas must be two numbers \(beta1, beta2\)"),
+        (dict(betas=(0.9, 1.0)), ValueError, r"betas\[1\] must be in \[0, 1\)"),
+        (dict(grad_clip=-1.0), ValueError, "grad_clip must be >= 0, got -1.0; 0 or None disables clipping"),
     ],
 )
-def test_bad_config_is_explained(overrides, message):
-    with pytest.raises(ValueError, match=message):
+def test_bad_config_is_explained(overrides, error, message):
+    with pytest.raises(error, match=message):
         config(**overrides)
 
 
 def test_bad_data_is_explained():
     with pytest.raises(ValueError, match="train_data must hold integer token ids"):
         Trainer(tiny_gpt(), corpus().float(), config=config())
-    with pytest.raises(ValueError, match="val_data has 5 tokens"):
+    with pytest.raises(ValueError, match=r"len\(val_data\) must be >= 9, got 5"):
         Trainer(tiny_gpt(), corpus(), torch.arange(5), config=config())
     trainer = Trainer(tiny_gpt(), torch.arange(100), config=config())  # ids up to 99, vocab 37
     with pytest.raises(ValueError, match=r"ids must lie in \[0, 37\)"):
@@ -334,3 +364,73 @@ def test_bad_data_is_explained():
 def test_cuda_without_cuda_is_explained():
     with pytest.raises(ValueError, match="CUDA is not available"):
         Trainer(tiny_gpt(), corpus(), config=config(device="cuda"))
+
+
+# --------------------------------------------------------------------------- train, the one call
+
+
+def test_train_resumed_from_its_checkpoint_equals_one_call(tmp_path):
+    """train() stopped at step 3 and resumed into other weights gives the losses and weights of
+    one uninterrupted call, and of the Trainer itself; without a path it writes no file."""
+    data, c = corpus(), config(max_steps=6, warmup_steps=2)
+    whole = tiny_gpt()
+    losses = train(whole, data, c, 6)
+    assert list(tmp_path.iterdir()) == []
+    reference = Trainer(tiny_gpt(), data, config=c)
+    assert losses == reference.fit()["loss"]
+
+    path = tmp_path / "run.pt"
+    first = train(tiny_gpt(), data, c, 3, checkpoint_path=path)
+    resumed = tiny_gpt(seed=99)
+    second = train(resumed, data, c, 6, checkpoint_path=path)
+    assert first + second == losses and train(resumed, data, c, 6, checkpoint_path=path) == []
+    assert all(torch.equal(resumed.state_dict()[k], v) for k, v in whole.state_dict().items())
+    with pytest.raises(ValueError, match=r"steps must be in \[6, 6\], got 2; the checkpoint has taken 6"):
+        train(tiny_gpt(), data, c, 2, checkpoint_path=path)
+
+
+def test_the_trainer_runs_the_parts_it_is_given():
+    calls = {"lr_at": 0, "clip": [], "batches": 0}
+
+    def my_lr_at(step, max_steps, lr, min_lr, warmup_steps):
+        calls["lr_at"] += 1
+        return lr_at(step, max_steps, lr, min_lr, warmup_steps)
+
+    def my_clip(parameters, max_norm):
+        calls["clip"].append(max_norm)
+        return nn.utils.clip_grad_norm_(parameters, max_norm)
+
+    def my_batches(data, batch_size, block_size, generator):
+        calls["batches"] += 1
+        return random_windows(data, batch_size, block_size, generator)
+
+    c = config(max_steps=3, grad_accum_steps=2, grad_clip=None)
+    mine = train(tiny_gpt(), corpus(), c, 3, lr_at=my_lr_at, clip_grad_norm=my_clip, get_batch=my_batches)
+    assert mine == train(tiny_gpt(), corpus(), c, 3)
+    assert calls == {"lr_at": 3, "clip": [math.inf] * 3, "batches": 6}  # inf: the norm is measured only
+
+
+# --------------------------------------------------------------------------- what A7's checks say
+
+
+def test_a7_adamw_eps_inside_sqrt_names_the_step_and_the_size():
+    """A bug invisible with N(0, 1) gradients shows where eps matters, with the step it starts at."""
+    from lmcore.grading.a7 import adamw
+
+    (mistake,) = [m for m in adamw.MISTAKES if m.id == "eps_inside_sqrt"]
+    report = adamw.check(mistake.implementation)
+    text = str(report)
+    assert report.mistakes == ["eps_inside_sqrt"]
+    assert "first differs after step 1, parameter 1 of shape (5,)" in text and "largest difference" in text
+
+
+def test_a7_a_part_that_raises_is_reported_with_the_error():
+    from lmcore.grading.a7 import schedule, training_loop
+
+    def broken(step, max_steps, lr, min_lr, warmup_steps):
+        raise NotImplementedError
+
+    report = schedule.check(broken)
+    assert not report.passed and "NotImplementedError" in str(report)
+    report = training_loop.check(lambda *args, **kwargs: 1 / 0)
+    assert not report.passed and "ZeroDivisionError" in str(report)

@@ -175,12 +175,14 @@ def test_em_never_decreases_the_corpus_likelihood():
 
 def test_em_step_and_seed_reject_wrong_corpora():
     logprobs = {"a": -1.0}
-    for bad in ("aaa", {}, [], {"a": 0}, {"a": 1.5}, {"": 1}, [1, 2]):
+    for bad in ("aaa", {}, [], {"a": 0}, {"": 1}, [1, 2]):
         with pytest.raises(ValueError):
             em_step(bad, logprobs)
         with pytest.raises(ValueError):
             seed_logprobs(bad)
-    with pytest.raises(ValueError, match="max_piece_len"):
+    with pytest.raises(TypeError, match="the count of 'a' must be an int"):
+        em_step({"a": 1.5}, logprobs)
+    with pytest.raises(ValueError, match="max_piece_len must be >= 1"):
         seed_logprobs(["ab"], max_piece_len=0)
     with pytest.raises(ValueError, match=r"position 0 \('b'\)"):
         em_step(["a", "b"], logprobs)
