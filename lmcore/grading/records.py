@@ -153,7 +153,9 @@ class Part:
             report.add(
                 OWN_WORK, False, "running it to see what it calls raised " + outputs["delegation_error"]
             )
-        if report.failed():
+        # outputs that fail nothing but "does its own work" are the reference's: no wrong
+        # implementation can be told from them, so none is run
+        if any(p.name != OWN_WORK for p in report.failed()):
             for mistake in self.mistakes:
                 try:
                     expected = self.probe(self.with_mistake(mistake), case)
