@@ -11,11 +11,18 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
+from lmcore.validation import integer, positive_int, tensor
+
 if TYPE_CHECKING:
     from lmcore.model import GPTConfig
 
 
 class KVCache:
+    """Keys and values of ``n_layer`` layers for ``batch_size`` sequences of up to ``max_len``
+    positions, allocated once on ``device`` in ``dtype``; ``length`` positions are stored.
+    ``update`` raises ValueError for keys of another shape and when more than ``max_len``
+    positions would be stored."""
+
     def __init__(
         self,
         n_layer: int,
@@ -26,6 +33,11 @@ class KVCache:
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
     ):
+        sizes = dict(
+            n_layer=n_layer, batch_size=batch_size, n_head=n_head, head_dim=head_dim, max_len=max_len
+        )
+        for name, value in sizes.items():
+            positive_int(name, value)
         shape = (n_layer, batch_size, n_head, max_len, head_dim)
         self.k = torch.zeros(shape, device=device, dtype=dtype)
         self.v = torch.zeros(shape, device=device, dtype=dtype)
@@ -37,8 +49,7 @@ class KVCache:
         """A cache matching ``model``'s config, device and dtype (max_len defaults to block_size)."""
         c = model.config
         max_len = c.block_size if max_len is None else max_len
-        if not 1 <= max_len <= c.block_size:
-            raise ValueError(f"max_len must be in [1, block_size={c.block_size}], got {max_len}")
+        integer("max_len", max_len, low=1, high=c.block_size, hint=f"the model's context is {c.block_size}")
         p = next(model.parameters())
         return cls(c.n_layer, batch_size, c.n_head, c.head_dim, max_len, p.device, p.dtype)
 
@@ -47,11 +58,19 @@ class KVCache:
 
     def update(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         """Store k, v (B, H, T, hd) at the next T positions; return all (B, H, length + T, hd)."""
-        expected = self.k.shape[1:3] + self.k.shape[4:]
-        if k.shape != v.shape or (k.shape[:2] + k.shape[3:]) != expected:
+        _, B, H, _, hd = self.k.shape
+        for name, x in (("k", k), ("v", v)):
+            tensor(name, x, dim=4, shape_hint="(B, n_head, T, head_dim)")
+        if k.size(0) != B or v.size(0) != B:
             raise ValueError(
-                f"k and v must have shape (B, H, T, hd) = ({expected[0]}, {expected[1]}, T, "
-                f"{expected[2]}), got k {tuple(k.shape)} and v {tuple(v.shape)}"
+                f"this cache holds batch size {B}, got k and v for batch size {k.size(0)} and "
+                f"{v.size(0)}; build the cache for the batch you generate (KVCache.for_model(model, "
+                f"batch_size={k.size(0)}))"
+            )
+        if k.shape != v.shape or (k.size(1), k.size(3)) != (H, hd):
+            raise ValueError(
+                f"k and v must have shape (B, H, T, hd) = ({B}, {H}, T, {hd}), "
+                f"got k {tuple(k.shape)} and v {tuple(v.shape)}"
             )
         end = self.length + k.size(2)
         if end > self.max_len:
@@ -90,6 +109,5 @@ def kv_cache_bytes(config: "GPTConfig", batch_size: int, seq_len: int, bytes_per
         ("seq_len", seq_len),
         ("bytes_per_element", bytes_per_element),
     ):
-        if value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
+        positive_int(name, value)
     return 2 * config.n_layer * batch_size * config.n_head * seq_len * config.head_dim * bytes_per_element
