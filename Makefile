@@ -35,8 +35,10 @@ autograde: $(STAMP)  ## autograde submitted/*/$(A) in the course directory (COUR
 # module's expensive fixture (the book, the toy class) may then be built once on each worker.
 # (pytest 9 ignores the node-id suffix that xdist 3.8's --dist loadgroup relies on.) nbval runs
 # without xdist: a notebook's cells share one kernel, which xdist would split.
+# One torch thread per worker: two workers of two threads each on two cores make every small op
+# of the checks wait for the other (a quick generate check took 24 s instead of 0.5 s).
 test: $(STAMP)  ## the whole suite: tests/, then nbval on the executed solution notebooks
-	$(BIN)/python -m pytest -n 2 --dist load --durations=15 tests
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist load --durations=15 tests
 	$(BIN)/python -m pytest -p no:xdist solutions --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 solutions-outputs: $(STAMP)  ## re-execute solutions/*/*.ipynb in place (their outputs are committed)

@@ -8,6 +8,19 @@ MUTANTS = {
             ("attention", "torch.softmax(scores, dim=-1)", "torch.softmax(scores, dim=-2)")
         ],
         "mask_top_left": [("attention", "diagonal=t_k - t_q", "diagonal=0")],
+        "scaled_by_d": [("attention", " / math.sqrt(q.size(-1))", " / q.size(-1)")],
+        "mask_fill_zero": [("attention", 'float("-inf")', "0.0")],
+        "mask_sees_next": [("attention", "diagonal=t_k - t_q", "diagonal=t_k - t_q + 1")],
+        "mask_upper_triangle": [("attention", ".tril(diagonal=t_k - t_q)", ".triu(diagonal=t_k - t_q)")],
+        "mask_after_softmax": [
+            ("attention", '        scores = scores.masked_fill(~may_see, float("-inf"))\n', ""),
+            (
+                "attention",
+                "    weights = torch.softmax(scores, dim=-1)  # each row sums to 1 over the keys\n",
+                "    weights = torch.softmax(scores, dim=-1)\n"
+                "    if causal:\n        weights = weights * may_see\n",
+            ),
+        ],
     },
     "self_attention": {
         "heads_split_wrong": [
@@ -20,6 +33,7 @@ MUTANTS = {
         "heads_merged_wrong": [
             ("self_attention", "y.transpose(1, 2).contiguous().view(B, T, C)", "y.reshape(B, T, C)")
         ],
+        "no_output_projection": [("self_attention", "return self.c_proj(y)", "return y")],
     },
     "block": {
         "no_attention_residual": [
@@ -45,10 +59,20 @@ MUTANTS = {
             ),
         ],
         "gelu_exact": [("block", 'F.gelu(self.c_fc(x), approximate="tanh")', "F.gelu(self.c_fc(x))")],
+        "relu": [("block", 'F.gelu(self.c_fc(x), approximate="tanh")', "F.relu(self.c_fc(x))")],
+        "no_mlp_residual": [("block", "x = x + self.mlp(self.ln_2(x))", "x = self.mlp(self.ln_2(x))")],
+        "ln_1_reused": [("block", "x = x + self.mlp(self.ln_2(x))", "x = x + self.mlp(self.ln_1(x))")],
     },
     "gpt": {
         "no_position_embeddings": [("gpt", " + self.transformer.wpe(positions)", "")],
         "untied": [("gpt", "self.lm_head.weight = self.transformer.wte.weight", "pass")],
+        "positions_from_1": [
+            (
+                "gpt",
+                "positions = torch.arange(T, device=idx.device)",
+                "positions = torch.arange(1, T + 1, device=idx.device)",
+            )
+        ],
         "no_final_layernorm": [
             ("gpt", "return self.lm_head(self.transformer.ln_f(x))", "return self.lm_head(x)")
         ],
