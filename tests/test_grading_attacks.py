@@ -342,9 +342,7 @@ def test_every_intrusion_failed_inside_the_sandbox(graded):
 def test_findings_are_named_in_the_table(graded):
     notes = {name: " | ".join(row.notes) for name, row in graded["rows"].items()}
     assert "exec" in notes["execs_reference"] and "inspect" in notes["execs_reference"]
-    assert (
-        "get_ipython" in notes["forges_checks"] and "a5.attention.check" in notes["forges_checks"]
-    )
+    assert "get_ipython" in notes["forges_checks"] and "a5.attention.check" in notes["forges_checks"]
     assert "lmcore.model.CausalSelfAttention" in notes["pastes_reference"]
     assert "not a readable notebook" in notes["invalid_json"]
     assert "none of the assignment's solution cells" in notes["another_notebook"]
