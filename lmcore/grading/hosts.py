@@ -16,7 +16,7 @@ from lmcore.grading.common import attempt, randint, randn
 from lmcore.grading.report import Report, describe_mismatch
 from lmcore.losses import lm_loss
 from lmcore.model import GPT, GPTConfig
-from lmcore.tolerances import FP32_OP, FP32_TRAINING, for_output
+from lmcore.tolerances import FP32_OP, FP32_TRAINING, for_output, scaled_to_range
 
 TINY = GPTConfig(block_size=16, vocab_size=37, n_layer=2, n_head=4, n_embd=32)
 TRAIN_STEPS = 4
@@ -288,9 +288,13 @@ def judge_module(report: Report, case: dict, out: dict, reference: nn.Module) ->
         bad = [
             f"{n}: {mm.splitlines()[0]}"
             for n, g in expected["grads"].items()
-            if (mm := describe_mismatch(got["grads"].get(n, torch.full_like(g, float("nan"))), g, FP32_OP))
+            if (
+                mm := describe_mismatch(
+                    got["grads"].get(n, torch.full_like(g, float("nan"))), g, scaled_to_range(FP32_OP, g)
+                )
+            )
         ]
-        mm = describe_mismatch(got["dx"], expected["dx"], FP32_OP, BTC)
+        mm = describe_mismatch(got["dx"], expected["dx"], scaled_to_range(FP32_OP, expected["dx"]), BTC)
         if mm:
             bad.insert(0, f"input x: {mm.splitlines()[0]}")
         report.add(f"[{label}] gradients (input and parameters) match", not bad, "\n".join(bad[:5]))
