@@ -2,7 +2,8 @@
 
     python -m lmcore.course.classroom release [ID ...]       # assignments/<id>/ from solutions/<id>/
     python -m lmcore.course.classroom demo                   # grade two demo students in _build/course
-    python -m lmcore.course.classroom autograde ID [--course-dir DIR]
+    python -m lmcore.course.classroom autograde ID [--course-dir DIR] [--jobs N] [--shard I/N] [--db URL]
+    python -m lmcore.course.classroom merge ID [--course-dir DIR]        # after every shard of ID
 
 A course directory has nbgrader's layout and this repository's nbgrader_config.py:
 solutions/<id>/<id>.ipynb (nbgrader's source), assignments/<id>/ (its release),
@@ -14,14 +15,18 @@ Grading an assignment (grade_class):
   2. staging: each submission's notebooks, if they are plain files and readable notebooks,
      are copied (outputs dropped) to a private directory that nbgrader grades from; every
      other entry of the submission folder stays behind, with a note in the table;
-  3. nbgrader autograde, one process per student, in a network namespace of its own and
-     killed with everything it started after `submission_timeout` seconds. Its Execute is
+  3. nbgrader autograde, one process per student, `jobs` of them at once, each in a network
+     namespace of its own and killed with everything it started after `submission_timeout`
+     seconds; the gradebook (SQLite with a busy timeout, or a server: gradebook_url) takes
+     their writes one at a time. Its Execute is
      lmcore.grading.execute.GradingExecute (see nbgrader_config.py): the kernel runs in the
      sandbox of lmcore.course.sandbox, each graded test cell is judged outside the kernel, and a
      part that delegates, copies lmcore's reference or tampers with the grader scores 0;
   4. nbgrader generate_feedback and nbgrader export (grades.csv); the grade table, whose
      notes say what staging left behind, which parts lost everything and why, copy suspects,
      and kernel restarts.
+A class too large for one machine is split into shards (`--shard I/N`, one job each, see
+docs/grading-at-scale.md), each with its own gradebook, and `merge` joins them.
 One submission cannot stop the batch: whatever its state, it gets a row and grades.csv is
 written. On a GPU machine nothing changes: the hidden tests use CUDA when torch sees it.
 """
@@ -29,6 +34,8 @@ written. On a GPU machine nothing changes: the hidden tests use CUDA when torch 
 import argparse
 import contextlib
 import copy
+import csv
+import dataclasses
 import json
 import os
 import re
@@ -39,12 +46,14 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 from tqdm import tqdm
+from traitlets.config.loader import PyFileConfigLoader
 
 from lmcore.course import sandbox
 from lmcore.grading import execute
@@ -216,6 +225,7 @@ def _parts(course_dir: Path, assignment_id: str) -> dict[str, dict[str, list[str
 # ---------------------------------------------------------------------------- grading
 
 SUBMISSION_TIMEOUT = 3600  # s for one student's autograde, every cell and restart included
+NOT_GRADED = "not graded"  # how the note of a submission nbgrader could not grade begins
 MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
 
 
@@ -291,15 +301,71 @@ def _stage_notebook(source: Path, target: Path, solution_ids: set[str]) -> list[
     return []
 
 
+@dataclass(frozen=True)
+class Shard:
+    """Slice ``index`` (1-based) of ``count`` of a class: the students at positions index-1,
+    index-1+count, ... of the sorted list of submitters, graded into a folder of its own
+    (shards/<assignment>/<index>-of-<count>/: gradebook.db, autograded/, feedback/,
+    grades.csv, rows.json) that ``merge`` combines with the others."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> "Shard":
+        match = re.fullmatch(r"(\d+)/(\d+)", text.strip())
+        if not match or not 1 <= int(match[1]) <= int(match[2]):
+            raise ClassroomError(f"--shard takes i/n with 1 <= i <= n (for example 2/8), got {text!r}")
+        return cls(int(match[1]), int(match[2]))
+
+    def students(self, students: list[str]) -> list[str]:
+        return sorted(students)[self.index - 1 :: self.count]
+
+    def folder(self, course_dir: Path, assignment_id: str) -> Path:
+        return Path(course_dir) / "shards" / assignment_id / f"{self.index}-of-{self.count}"
+
+
+def default_jobs() -> int:
+    """The cores this process may use."""
+    return len(os.sched_getaffinity(0))
+
+
+def gradebook_url(course_dir: Path, url: str | None = None) -> str:
+    """The gradebook's SQLAlchemy URL: ``url``, else nbgrader_config.py's CourseDirectory.db_url,
+    else nbgrader's default sqlite:///<course>/gradebook.db. Every nbgrader command of
+    grade_class is given this URL, so the gradebook it writes is the one the table reads.
+
+    A SQLite URL gets an explicit busy timeout (``?timeout=600``, seconds; SQLAlchemy hands it
+    to sqlite3.connect) unless it names one: parallel graders then wait their turn to write
+    instead of failing with "database is locked". A PostgreSQL server needs a driver
+    (``pip install psycopg2-binary``) and a URL such as postgresql://grader@db.example/course.
+    """
+    if url is None:
+        config = PyFileConfigLoader("nbgrader_config.py", path=str(course_dir)).load_config()
+        url = (
+            config.CourseDirectory.get("db_url") or f"sqlite:///{Path(course_dir).resolve() / 'gradebook.db'}"
+        )
+    if url.startswith("sqlite") and "timeout=" not in url:
+        url += ("&" if "?" in url else "?") + "timeout=600"
+    return url
+
+
 def grade_class(
     course_dir: Path,
     assignment_id: str,
     students: list[str] | None = None,
     cell_timeout: int | None = None,
     submission_timeout: float = SUBMISSION_TIMEOUT,
+    jobs: int | None = None,
+    shard: Shard | None = None,
+    db_url: str | None = None,
 ) -> list[Row]:
     """Autograde, give feedback on and export submitted/*/<assignment_id> (or only the
-    students given); their grade rows. cell_timeout (s) overrides nbgrader_config.py's."""
+    students given); their grade rows. cell_timeout (s) overrides nbgrader_config.py's.
+
+    ``jobs`` students (default: one per core) are graded at once, each by its own sandboxed
+    nbgrader process; the gradebook serialises their writes (see gradebook_url). A ``shard``
+    grades only its slice of the students, into its own folder (see Shard and merge)."""
     course_dir = Path(course_dir).resolve()
     _check_id(course_dir, assignment_id)
     submitted = sorted(p.parent.name for p in course_dir.glob(f"submitted/*/{assignment_id}"))
@@ -309,25 +375,102 @@ def grade_class(
             f"no submissions of {assignment_id} from {sorted(set(students) - set(submitted)) or 'anyone'}: "
             f"expected {course_dir}/submitted/<student>/{assignment_id}/{assignment_id}.ipynb"
         )
+    jobs = default_jobs() if jobs is None else jobs
+    if not isinstance(jobs, int) or jobs < 1:
+        raise ClassroomError(f"jobs must be a positive number of parallel graders, got {jobs!r}")
+    paths = []  # where this run writes, when a shard: the gradebook, autograded/, feedback/, release
+    if shard is not None:
+        students = shard.students(students)
+        folder = shard.folder(course_dir, assignment_id)
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        db_url = f"sqlite:///{folder / 'gradebook.db'}"  # a gradebook of its own, whatever the course's
+        paths = [
+            f"--CourseDirectory.{step}_directory={(folder / step).relative_to(course_dir)}"
+            for step in ("autograded", "feedback", "release")
+        ]
+    db_url = gradebook_url(course_dir, db_url)
+    common = [f"--CourseDirectory.db_url={db_url}", *paths]
     if sandbox.isolation().mode == "root":
         sandbox.sandbox_ids()  # create the sandbox user once, before any kernel needs it
-    _nbgrader_checked(course_dir, "generate_assignment", assignment_id, "--force")  # the gradebook's tests
+    _nbgrader_checked(course_dir, "generate_assignment", assignment_id, "--force", *common)  # its tests
     parts = _parts(course_dir, assignment_id)
-    with Gradebook(_db_url(course_dir)) as gb:  # every student gets a row in grades.csv, graded or not
+    with Gradebook(db_url) as gb:  # every student gets a row in grades.csv, graded or not
         for student in students:
             gb.update_or_create_student(student)
-    options = [f"--Execute.timeout={cell_timeout}"] if cell_timeout else []
+    options = [*common, *([f"--Execute.timeout={cell_timeout}"] if cell_timeout else [])]
     notes = {}
     with tempfile.TemporaryDirectory(prefix="lmcore-staged-") as private:
         private = Path(private)
-        for student in tqdm(students, desc=f"grading {assignment_id}", unit="student"):
-            notes[student] = stage(course_dir, assignment_id, student, private / "submitted")
-            notes[student] += _autograde(
+
+        def grade(student: str) -> list[str]:
+            staged = stage(course_dir, assignment_id, student, private / "submitted")
+            return staged + _autograde(
                 course_dir, assignment_id, student, private, options, submission_timeout
             )
-    _nbgrader_checked(course_dir, "generate_feedback", assignment_id, "--force")
-    _nbgrader_checked(course_dir, "export")
-    return [_row(course_dir, assignment_id, student, parts, notes[student]) for student in students]
+
+        with (
+            ThreadPoolExecutor(max_workers=min(jobs, len(students))) as pool,
+            tqdm(total=len(students), desc=f"grading {assignment_id}", unit="student") as bar,
+        ):
+            futures = {pool.submit(grade, student): student for student in students}
+            failed = 0
+            for future in as_completed(futures):
+                notes[futures[future]] = future.result()
+                failed += any(n.startswith(NOT_GRADED) for n in notes[futures[future]])
+                bar.set_postfix(failed=failed)
+                bar.update()
+    _nbgrader_checked(course_dir, "generate_feedback", assignment_id, "--force", *common)
+    export = [f"--to={folder / 'grades.csv'}"] if shard is not None else []
+    _nbgrader_checked(course_dir, "export", f"--CourseDirectory.db_url={db_url}", *export)
+    rows = [_row(db_url, assignment_id, student, parts, notes[student]) for student in students]
+    if shard is not None:
+        (folder / "rows.json").write_text(json.dumps([dataclasses.asdict(r) for r in rows], indent=1))
+    return rows
+
+
+def merge(course_dir: Path, assignment_id: str) -> list[Row]:
+    """Combine the shards of a class (shards/<id>/<i>-of-<n>/, every i of one n) into the
+    course's grades.csv, autograded/ and feedback/; the rows of every student, in order.
+    Raises if a shard is missing or unfinished, or if shards of different sizes are present."""
+    course_dir = Path(course_dir).resolve()
+    root = course_dir / "shards" / assignment_id
+    found = sorted(root.glob("*-of-*")) if root.is_dir() else []
+    counts = {p.name.split("-of-")[1] for p in found}
+    if len(counts) != 1:
+        raise ClassroomError(
+            f"no shards to merge in {root}" if not counts else
+            f"shards of different splits in {root}: {sorted(p.name for p in found)}; remove the stale ones"
+        )  # fmt: skip
+    count = int(counts.pop())
+    folders = [Shard(i, count).folder(course_dir, assignment_id) for i in range(1, count + 1)]
+    unfinished = [
+        f.name for f in folders if not (f / "rows.json").exists() or not (f / "grades.csv").exists()
+    ]
+    if unfinished:
+        raise ClassroomError(f"shards {', '.join(unfinished)} of {assignment_id} have not finished grading")
+    rows, header, lines = [], None, []
+    for folder in folders:
+        rows += [Row(**r) for r in json.loads((folder / "rows.json").read_text())]
+        with open(folder / "grades.csv", newline="") as f:
+            table = list(csv.reader(f))
+        header = header or table[0]
+        if table[0] != header:
+            raise ClassroomError(f"{folder / 'grades.csv'} has other columns than the first shard's")
+        lines += table[1:]
+        for step in ("autograded", "feedback"):
+            for student_dir in sorted((folder / step).glob(f"*/{assignment_id}")):
+                target = course_dir / step / student_dir.parent.name / assignment_id
+                shutil.rmtree(target, ignore_errors=True)
+                shutil.copytree(student_dir, target)
+    names = [r.student for r in rows]
+    if len(set(names)) != len(names):
+        raise ClassroomError(
+            f"a student is in two shards: {sorted({n for n in names if names.count(n) > 1})}"
+        )
+    with open(course_dir / "grades.csv", "w", newline="") as f:
+        csv.writer(f).writerows([header, *sorted(lines, key=lambda line: line[header.index("student_id")])])
+    return sorted(rows, key=lambda r: r.student)
 
 
 def _autograde(course_dir, assignment_id, student, private: Path, options, timeout) -> list[str]:
@@ -341,13 +484,13 @@ def _autograde(course_dir, assignment_id, student, private: Path, options, timeo
     autograded = course_dir / "autograded" / student / assignment_id
     if proc.returncode != 0 or not autograded.exists():
         output = proc.stdout
-        print(f"nbgrader could not grade {student}:\n{output[-2000:]}", file=sys.stderr)
+        tqdm.write(f"nbgrader could not grade {student}:\n{output[-2000:]}", file=sys.stderr)
         shutil.rmtree(autograded, ignore_errors=True)
         shutil.rmtree(course_dir / "feedback" / student / assignment_id, ignore_errors=True)  # stale
         why = (
             f"grading did not finish within {timeout:.0f} s" if proc.returncode is None else _failure(output)
         )
-        return [f"not graded, every part scores 0: {why}"]
+        return [f"{NOT_GRADED}, every part scores 0: {why}"]
     if not summary.exists():
         return []
     result = json.loads(summary.read_text())
@@ -361,11 +504,11 @@ def _autograde(course_dir, assignment_id, student, private: Path, options, timeo
     return notes
 
 
-def _row(course_dir: Path, assignment_id: str, student: str, parts, notes: list[str]) -> Row:
+def _row(db_url: str, assignment_id: str, student: str, parts, notes: list[str]) -> Row:
     """The student's points from the gradebook; 0 for any test cell it has no grade for."""
     tests = {test: None for nb_parts in parts.values() for tests in nb_parts.values() for test in tests}
     scores, max_scores = dict.fromkeys(tests, 0.0), dict.fromkeys(tests, 0.0)
-    with Gradebook(_db_url(course_dir)) as gb:
+    with Gradebook(db_url) as gb:
         for nb in gb.find_assignment(assignment_id).notebooks:
             for cell in nb.grade_cells:
                 max_scores[cell.name] = cell.max_score
@@ -383,10 +526,6 @@ def _row(course_dir: Path, assignment_id: str, student: str, parts, notes: list[
         parts={part: tests for nb_parts in parts.values() for part, tests in nb_parts.items()},
         notes=notes,
     )
-
-
-def _db_url(course_dir: Path) -> str:
-    return f"sqlite:///{Path(course_dir) / 'gradebook.db'}"  # nbgrader's default
 
 
 def grade_submissions(
@@ -468,15 +607,39 @@ def main(argv: list[str] | None = None) -> int:
         "--submission-timeout", type=float, default=SUBMISSION_TIMEOUT, metavar="S",
         help=f"seconds one student's grading may take before it is killed (default {SUBMISSION_TIMEOUT})",
     )  # fmt: skip
-    args = parser.parse_args(argv)
+    command.add_argument(
+        "--jobs", type=int, default=default_jobs(), metavar="N",
+        help=f"students graded at once, one nbgrader process each (default: {default_jobs()}, the cores)",
+    )  # fmt: skip
+    command.add_argument(
+        "--shard", type=Shard.parse, metavar="I/N",
+        help="grade only slice I of N of the students, into shards/ID/I-of-N/ (then run merge)",
+    )  # fmt: skip
+    command.add_argument(
+        "--db", metavar="URL",
+        help="the gradebook's SQLAlchemy URL (default: nbgrader_config.py's CourseDirectory.db_url, "
+        "else sqlite:///<course>/gradebook.db)",
+    )  # fmt: skip
+    command = commands.add_parser("merge", help="combine the shards of one assignment into grades.csv")
+    command.add_argument("id", metavar="ID")
+    command.add_argument("--course-dir", type=Path, default=Path.cwd(), help="default: the current directory")
+    try:
+        args = parser.parse_args(argv)
+    except ClassroomError as exc:  # a bad --shard
+        parser.error(str(exc))
     start = time.perf_counter()
     try:
         if args.command == "release":
             print("released:", ", ".join(release(args.ids)))
         elif args.command == "demo":
             demo()
+        elif args.command == "merge":
+            print(format_table(merge(args.course_dir, args.id)))
         else:
-            rows = grade_class(args.course_dir, args.id, submission_timeout=args.submission_timeout)
+            rows = grade_class(
+                args.course_dir, args.id, submission_timeout=args.submission_timeout, jobs=args.jobs,
+                shard=args.shard, db_url=args.db,
+            )  # fmt: skip
             print(format_table(rows))
     except ClassroomError as exc:
         print(f"error: {exc}", file=sys.stderr)

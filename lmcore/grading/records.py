@@ -22,6 +22,8 @@ mistakes are run on the same cases, in the trusted process, and each one whose o
 student's outputs match is named in the report with its diagnosis.
 """
 
+import dataclasses
+import hashlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -61,7 +63,10 @@ class Part:
     rules: Rules = field(default_factory=Rules)
     # a short run of the component traced for delegation; None traces the thorough probe itself
     exercise: Callable[[Any], Callable[[], Any]] | None = None
-    ignore: tuple[str, ...] = ()  # output keys that vary from run to run (timings): not compared
+    # output keys that vary from run to run (timings): not compared. The entries of a dict case
+    # with these names (the timed runs' inputs) are left out of the case the known mistakes run
+    # on, so naming the mistakes of a failed report repeats no timed run.
+    ignore: tuple[str, ...] = ()
     # (case, student's outputs, a mistake's outputs) -> whether they show the same mistake; by
     # default ``same_outputs``. A part whose outputs are random draws compares what the draws
     # estimate instead (their frequencies), since a student may use the generator differently.
@@ -156,15 +161,31 @@ class Part:
         # outputs that fail nothing but "does its own work" are the reference's: no wrong
         # implementation can be told from them, so none is run
         if any(p.name != OWN_WORK for p in report.failed()):
+            untimed = (
+                {k: v for k, v in case.items() if k not in self.ignore} if isinstance(case, dict) else case
+            )
+            key = fingerprint(untimed)
+            agree = self.agree or (lambda _, a, b: same_outputs(a, b, self.ignore))
             for mistake in self.mistakes:
-                try:
-                    expected = self.probe(self.with_mistake(mistake), case)
-                except Exception:  # a mistake that cannot run on these cases names nothing
-                    continue
-                agree = self.agree or (lambda _, a, b: same_outputs(a, b, self.ignore))
-                if agree(case, outputs, expected):
+                expected = self._mistake_outputs(mistake, untimed, key)
+                if expected is not None and agree(case, outputs, expected):
                     report.diagnose(mistake.id, mistake.diagnosis)
         return report
+
+    def _mistake_outputs(self, mistake: Mistake, case, key: str) -> dict | None:
+        """The probe's outputs for a known mistake (None when it cannot run on these cases),
+        remembered for the process: a mistake is trusted code, its outputs a function of the
+        case, and a test suite names the mistakes of many failed reports on the same cases."""
+        seen = _MISTAKE_OUTPUTS.get((id(mistake), key))
+        if seen is None or seen[0] is not mistake:  # the same id may be a new object's
+            try:
+                outputs = self.probe(self.with_mistake(mistake), case)
+            except Exception:  # a mistake that cannot run on these cases names nothing
+                outputs = None
+            if len(_MISTAKE_OUTPUTS) >= 2048:
+                _MISTAKE_OUTPUTS.pop(next(iter(_MISTAKE_OUTPUTS)))  # the oldest
+            seen = _MISTAKE_OUTPUTS[id(mistake), key] = (mistake, outputs)
+        return seen[1]
 
     def check(self, *components, thorough: bool = False, **by_name) -> Report:
         """Check the component(s) on this part's cases; ``thorough`` is what hidden tests run."""
@@ -192,6 +213,44 @@ class Assignment:
 
 
 # ------------------------------------------------------------------ matching a mistake
+
+_MISTAKE_OUTPUTS: dict[tuple[int, str], tuple[Mistake, dict | None]] = {}
+
+
+def fingerprint(value) -> str:
+    """A digest of a case: its structure, every tensor's dtype, shape and bytes, and the repr of
+    anything else (numbers, strings, configs). Equal cases built twice have equal digests.
+
+    >>> fingerprint({"x": torch.zeros(2), "n": 3}) == fingerprint({"n": 3, "x": torch.zeros(2)})
+    True
+    """
+    digest = hashlib.sha256()
+
+    def feed(v):
+        if isinstance(v, Tensor):
+            v = v.detach().cpu().contiguous()
+            digest.update(f"tensor {v.dtype} {tuple(v.shape)}:".encode())
+            digest.update(v.reshape(-1).view(torch.uint8).numpy().tobytes())
+        elif isinstance(v, dict):
+            digest.update(b"{")
+            for k in sorted(v, key=repr):
+                digest.update(repr(k).encode() + b":")
+                feed(v[k])
+            digest.update(b"}")
+        elif isinstance(v, list | tuple):
+            digest.update(f"{type(v).__name__}[".encode())
+            for x in v:
+                feed(x)
+            digest.update(b"]")
+        elif dataclasses.is_dataclass(v) and not isinstance(v, type):
+            digest.update(type(v).__name__.encode())
+            feed(dataclasses.asdict(v))
+        else:
+            digest.update(f"{type(v).__name__} {v!r};".encode())
+
+    feed(value)
+    return digest.hexdigest()
+
 
 DELEGATION_KEYS = ("delegation", "delegation_error")
 
