@@ -40,16 +40,14 @@ autograde: $(STAMP)  ## autograde submitted/*/$(A) in the course directory (COUR
 merge: $(STAMP)  ## join the shards of $(A) into grades.csv, autograded/ and feedback/ (COURSE=...)
 	$(BIN)/python -m lmcore.course.classroom merge $(A) $(if $(COURSE),--course-dir $(COURSE))
 
-# Tests go to the two workers one by one (--dist load), which balances the long nbgrader round
-# trips best: measured on 2 cores, --dist loadfile took 22.5 min against about 16 for load. A
-# module's expensive fixture (the book, the toy class) may then be built once on each worker.
-# (pytest 9 ignores the node-id suffix that xdist 3.8's --dist loadgroup relies on.) nbval runs
-# without xdist: a notebook's cells share one kernel, which xdist would split.
+# One pytest session on both cores: tests/ and nbval on the executed solution notebooks (their
+# outputs are committed). tests/conftest.py sends each test to the next free worker, slow ones
+# first, and keeps a notebook's cells together on one worker (they share a kernel).
 # One torch thread per worker: two workers of two threads each on two cores make every small op
 # of the checks wait for the other (a quick generate check took 24 s instead of 0.5 s).
-test: $(STAMP)  ## the whole suite: tests/, then nbval on the executed solution notebooks
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist load --durations=15 tests
-	$(BIN)/python -m pytest -p no:xdist solutions --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
+test: $(STAMP)  ## the whole suite: tests/ and nbval on the executed solution notebooks
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --durations=15 tests solutions \
+		--nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 solutions-outputs: $(STAMP)  ## re-execute solutions/*/*.ipynb in place (their outputs are committed)
 	$(BIN)/python -m lmcore.course.notebooks solutions/*/*.ipynb

@@ -1,15 +1,31 @@
-"""Grading a class of submissions through nbgrader's own CLI and the sandboxed grader.
+"""Grading one class per assignment through nbgrader's own CLI and the sandboxed grader.
 
-``groups(assignment_id)`` builds each assignment's two classes from the registry and
-tests/variants: "references" (the solution, the untouched release, an alternative of every
-part, and a student who delegates in every other part) and "mutants" (the first mutant of
-each part, one classic bug each). Every student must score exactly: full points on every
-part they did not break, 0 on both test cells of every part they did."""
+The direct checks (tests/test_parts.py) decide every mutant, mistake, alternative and
+delegating variant in-process; a round trip keeps what only nbgrader can show: that release,
+autograde, feedback and export score each part's test cells as its check decided. Its class
+(``students``) is six notebooks:
+
+    solution    the solution notebook: full marks
+    untouched   the release as is: 0
+    mixed-1..3  every part gets one of three treatments, rotated so that across the three
+                students each part has each: an alternative (keeps its points), a delegating
+                variant and its first mutant (lose both test cells). A part without a variant
+                of some kind keeps the solution there. Neighbouring parts of different
+                treatments show that losing one part costs nothing else.
+    forger      the solution with a cell that rewrites every later check call into `pass`
+                before IPython runs it: tampering, 0 everywhere.
+
+Every student must score exactly: full points on every part they did not break, 0 on both test
+cells of every part they did."""
+
+from nbformat.v4 import new_code_cell
 
 from lmcore.course import classroom
 from lmcore.grading.registry import ASSIGNMENTS
 from tests.parts import variants
-from tests.submissions import Submissions
+from tests.submissions import FORGING_CELL, Submissions
+
+TREATMENTS = ("alternative", "delegating", "mutant")
 
 
 def full_marks(assignment_id: str) -> dict[str, int]:
@@ -26,57 +42,48 @@ def parts_lost(assignment_id: str, part_ids) -> set[str]:
     return {cell for part_id in part_ids for cell in parts.part(part_id).tests}
 
 
-def groups(assignment_id: str) -> dict[str, dict]:
-    """group -> {student: (make notebook, test cells it loses)}."""
+def mixed(assignment_id: str, k: int):
+    """Student mixed-<k+1>: part i gets TREATMENTS[(i + k) % 3]; (notebook, parts it loses)."""
     submissions, v = Submissions(assignment_id), variants(assignment_id)
-    part_ids = [p.id for p in ASSIGNMENTS[assignment_id].parts]
-    alternatives = {p: next(iter(v.ALTERNATIVES[p].values())) for p in part_ids if v.ALTERNATIVES.get(p)}
-    # delegation in every other part that has a delegating variant: those parts lose all their
-    # points, the parts between keep theirs
-    delegating = [p for p in part_ids if v.DELEGATING.get(p)][::2]
+    first = {"alternative": v.ALTERNATIVES, "delegating": v.DELEGATING, "mutant": v.MUTANTS}
+    nb, lost, replaced = submissions.solution(), set(), {}
+    for i, part in enumerate(ASSIGNMENTS[assignment_id].parts):
+        treatment = TREATMENTS[(i + k) % len(TREATMENTS)]
+        chosen = next(iter(first[treatment].get(part.id, {}).values()), None)
+        if chosen is None:
+            continue  # no variant of this kind: the solution's cell stays
+        if isinstance(chosen, list):  # (cell, old, new) edits of the solution's cell
+            nb = submissions.edited(chosen, nb)
+        else:  # the whole solution cell
+            replaced[part.id] = chosen
+        if treatment != "alternative":
+            lost.add(part.id)
+    return submissions.replaced(replaced, nb), parts_lost(assignment_id, lost)
 
-    def make_delegating():
-        nb = submissions.solution()
-        for p in delegating:
-            change = next(iter(v.DELEGATING[p].values()))
-            nb = (
-                submissions.edited(change, nb)
-                if isinstance(change, list)
-                else submissions.replaced({p: change}, nb)
-            )
-        return nb
 
-    references = {
-        "solution": (submissions.solution, set()),
-        "untouched": (submissions.release, set(full_marks(assignment_id))),
-        "alternative": (lambda: submissions.replaced(alternatives), set()),
-        "delegating": (make_delegating, parts_lost(assignment_id, delegating)),
+def students(assignment_id: str) -> dict[str, tuple]:
+    """name -> (notebook, test cells it loses)."""
+    submissions = Submissions(assignment_id)
+    forger = submissions.solution()
+    forger.cells.insert(2, new_code_cell(FORGING_CELL))  # after the setup cell
+    everything = set(full_marks(assignment_id))
+    return {
+        "solution": (submissions.solution(), set()),
+        "untouched": (submissions.release(), everything),
+        **{f"mixed-{k + 1}": mixed(assignment_id, k) for k in range(len(TREATMENTS))},
+        "forger": (forger, everything),
     }
-    mutants = {
-        f"{p}-{mistake_id}": (lambda edits=edits: submissions.edited(edits), parts_lost(assignment_id, {p}))
-        for p in part_ids
-        for mistake_id, edits in list(v.MUTANTS.get(p, {}).items())[:1]
-    }
-    return {"references": references, "mutants": mutants}
 
 
-def grade_group(tmp_path, assignment_id: str, members: dict) -> dict:
-    """Grade one group; every test cell must score full points unless the student loses it."""
-    full = full_marks(assignment_id)
-    students = {
-        name: (make(), {cell: (0 if cell in lost else points) for cell, points in full.items()})
-        for name, (make, lost) in members.items()
-    }
-    return grade_and_compare(tmp_path, assignment_id, students)
-
-
-def grade_and_compare(tmp_path, assignment_id: str, students: dict) -> dict:
+def grade_and_compare(tmp_path, assignment_id: str, students: dict, jobs: int = 2) -> dict:
     """students: name -> (notebook, {test cell: expected points}). Grades them in a fresh
     course directory, asserts every score, and returns the grade rows by student."""
     course = classroom.make_course(tmp_path / "course", [assignment_id])
     for name, (nb, _) in students.items():
         classroom.submit(course, assignment_id, name, nb)
-    rows = {row.student: row for row in classroom.grade_class(course, assignment_id, list(students))}
+    rows = {
+        row.student: row for row in classroom.grade_class(course, assignment_id, list(students), jobs=jobs)
+    }
     wrong = [
         f"{name}: {cell} scored {rows[name].scores.get(cell)}, expected {points}"
         + (f" (notes: {'; '.join(rows[name].notes)})" if rows[name].notes else "")
@@ -91,3 +98,13 @@ def grade_and_compare(tmp_path, assignment_id: str, students: dict) -> dict:
     ]
     assert not wrong, "\n".join(wrong)
     return rows
+
+
+def grade_class_of(tmp_path, assignment_id: str, jobs: int = 2) -> dict:
+    """Grade the six students of ``students``; every test cell scores full points unless lost."""
+    full = full_marks(assignment_id)
+    expected = {
+        name: (nb, {cell: (0 if cell in lost else points) for cell, points in full.items()})
+        for name, (nb, lost) in students(assignment_id).items()
+    }
+    return grade_and_compare(tmp_path, assignment_id, expected, jobs)

@@ -77,3 +77,17 @@ def test_naive_bpe_runs_on_a_prefix_when_over_budget():
     out = naive_bpe_benchmark(text, 300, budget_s=1e-6)
     assert out["naive_corpus_bytes"] < len(text.encode()) and out["naive_predicted_full_s"] > 1e-6
     assert out["naive_equals_fast"] is True
+
+
+def test_grading_bench_builds_its_class_and_prints_throughput():
+    """The class of `python -m lmcore.course.bench --grading` (graded in the benchmark, not here)."""
+    from lmcore.course import bench_grading
+
+    members = bench_grading.synthetic_class("A1", copies=2)
+    assert len(members) == 8 and "mixed-3-copy2" in members
+    assert sum(members["solution"][1].values()) == 50 and sum(members["untouched"][1].values()) == 0
+    assert 0 < sum(members["mixed-1"][1].values()) < 50
+    result = {"jobs": [1, 2], "assignments": {"A1": {"students": 8, "seconds": {"1": 80.0, "2": 48.0}}}}
+    table = bench_grading.format_table(result)
+    assert "10.0" in table and "6.0" in table
+    assert "jobs=2: 8 submissions in 48 s, 600 submissions per hour" in table

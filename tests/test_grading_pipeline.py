@@ -19,6 +19,7 @@ from tests.shared import once_per_session
 # runs notebooks with nbgrader
 pytestmark = pytest.mark.slow  # the toy class is graded once per test session
 CELL_TIMEOUT = 3  # s, for the infinite loop
+JOBS = 3  # students graded at once (the loop and the crash mostly wait)
 
 
 def _cell(make, source, grade_id, grade=False, solution=False, points=None):
@@ -118,7 +119,7 @@ def graded(toy_repo, tmp_path_factory):
         release = nbformat.read(toy_repo / "assignments" / "toy" / "toy.ipynb", 4)
         for student, nb in students(solution, release).items():
             classroom.submit(course, "toy", student, nb)
-        rows = classroom.grade_class(course, "toy", cell_timeout=CELL_TIMEOUT)
+        rows = classroom.grade_class(course, "toy", cell_timeout=CELL_TIMEOUT, jobs=JOBS)
         return {"course": str(course), "rows": [dataclasses.asdict(row) for row in rows]}
 
     result = once_per_session(tmp_path_factory, "toy-class", grade)

@@ -116,3 +116,49 @@ def test_outputs_agree_entry_by_entry():
     assert not same_outputs(torch.tensor([1.0]), torch.tensor([float("inf")]))
     assert same_outputs(torch.tensor([float("-inf")]), torch.tensor([float("-inf")]))
     assert same_outputs(dict(a, times=[1.0]), dict(a, times=[2.0]), ignore=("times",))
+
+
+def _counting_part(calls: list):
+    """A one-name part whose probe records each implementation it runs; two known mistakes."""
+    from lmcore.grading.records import Mistake, Part
+
+    def probe(fn, case):
+        calls.append((fn, "timed" in case))
+        y, error = attempt(fn, case["x"])
+        return {"y": y, "error": error, "timed": "timed" in case}
+
+    def judge(case, out):
+        report = Report("double")
+        report.add(
+            "doubles x", out["error"] is None and torch.equal(out["y"], 2 * case["x"]), out["error"] or ""
+        )
+        return report
+
+    def plus_one(x):
+        return x + 1
+
+    def squared(x):
+        return x * x
+
+    mistakes = (Mistake("plus_one", "add, do not double", plus_one), Mistake("squared", "x * x", squared))
+    return Part(
+        id="double", names=("double",), reference=(lambda x: 2 * x,), section="ch00#0.0",
+        cases=lambda thorough: {"x": torch.arange(3.0) + 3, "timed": True}, probe=probe, judge=judge,
+        mistakes=mistakes, ignore=("timed",),
+    )  # fmt: skip
+
+
+def test_known_mistakes_run_once_per_case_without_the_timed_runs_and_not_for_a_stub():
+    calls = []
+    part = _counting_part(calls)
+    (plus_one, squared) = (m.implementation for m in part.mistakes)
+    report = part.check(lambda x: x + 1)
+    assert report.mistakes == ["plus_one"] and len(calls) == 3  # the student's, then each mistake
+    assert part.check(lambda x: x + 1).mistakes == ["plus_one"] and len(calls) == 4  # remembered
+    assert calls.count((plus_one, False)) == calls.count((squared, False)) == 1  # never timed
+
+    def stub(x):
+        raise NotImplementedError()
+
+    report = part.check(stub)
+    assert not report.passed and report.mistakes == [] and "raise NotImplementedError" in str(report)

@@ -158,9 +158,9 @@ class Part:
             report.add(
                 OWN_WORK, False, "running it to see what it calls raised " + outputs["delegation_error"]
             )
-        # outputs that fail nothing but "does its own work" are the reference's: no wrong
-        # implementation can be told from them, so none is run
-        if any(p.name != OWN_WORK for p in report.failed()):
+        # outputs that fail nothing but "does its own work" are the reference's, and outputs of
+        # a stub still in place are no attempt: no known mistake can be told from either
+        if any(p.name != OWN_WORK for p in report.failed()) and not unfinished(outputs):
             untimed = (
                 {k: v for k, v in case.items() if k not in self.ignore} if isinstance(case, dict) else case
             )
@@ -213,6 +213,23 @@ class Assignment:
 
 
 # ------------------------------------------------------------------ matching a mistake
+
+
+def unfinished(outputs) -> bool:
+    """Whether a probe's outputs show a stub still in place somewhere: an error text (as
+    ``attempt`` records it, with the student's line) raised by the student's own ``raise
+    NotImplementedError`` line, as the release has it, or a name the notebook does not define.
+    A NotImplementedError from a library (torch's, say) is an attempt and does not count."""
+    if isinstance(outputs, str):
+        return (
+            outputs.startswith("NotImplementedError") and "raise NotImplementedError" in outputs
+        ) or outputs.startswith("NameError: the notebook does not define")
+    if isinstance(outputs, dict):
+        return any(unfinished(v) for v in outputs.values())
+    if isinstance(outputs, list | tuple):
+        return any(unfinished(v) for v in outputs)
+    return False
+
 
 _MISTAKE_OUTPUTS: dict[tuple[int, str], tuple[Mistake, dict | None]] = {}
 
