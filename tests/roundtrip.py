@@ -3,17 +3,25 @@
 The direct checks (tests/test_parts.py) decide every mutant, mistake, alternative and
 delegating variant in-process; a round trip keeps what only nbgrader can show: that release,
 autograde, feedback and export score each part's test cells as its check decided. Its class
-(``students``) is six notebooks:
+(``students``) is five notebooks:
 
     solution    the solution notebook: full marks
     untouched   the release as is: 0
-    mixed-1..3  every part gets one of three treatments, rotated so that across the three
-                students each part has each: an alternative (keeps its points), a delegating
-                variant and its first mutant (lose both test cells). A part without a variant
-                of some kind keeps the solution there. Neighbouring parts of different
-                treatments show that losing one part costs nothing else.
+    mixed-1     the even-numbered parts (0, 2, ...) get their first mutant, the others their
+                first alternative
+    mixed-2     the odd-numbered parts get their first mutant, the others their first
+                delegating variant
+                So every part meets nbgrader once with a mutant, and once with an alternative
+                (keeps its points) or a delegating variant (loses both test cells, like a
+                mutant). A part without a variant of the kind keeps the solution there.
+                Neighbouring parts of different treatments show that losing one part costs
+                nothing else.
     forger      the solution with a cell that rewrites every later check call into `pass`
                 before IPython runs it: tampering, 0 everywhere.
+
+Everything else (every mutant, mistake, alternative and delegating variant of every part) is
+decided by the same judges in-process, in tests/test_parts.py: the round trip adds nbgrader,
+not cases, so each assignment costs five graded students.
 
 Every student must score exactly: full points on every part they did not break, 0 on both test
 cells of every part they did."""
@@ -25,7 +33,8 @@ from lmcore.grading.registry import ASSIGNMENTS
 from tests.parts import variants
 from tests.submissions import FORGING_CELL, Submissions
 
-TREATMENTS = ("alternative", "delegating", "mutant")
+# student -> (treatment of the even-numbered parts, of the odd-numbered parts)
+MIXED = {"mixed-1": ("mutant", "alternative"), "mixed-2": ("delegating", "mutant")}
 
 
 def full_marks(assignment_id: str) -> dict[str, int]:
@@ -42,13 +51,13 @@ def parts_lost(assignment_id: str, part_ids) -> set[str]:
     return {cell for part_id in part_ids for cell in parts.part(part_id).tests}
 
 
-def mixed(assignment_id: str, k: int):
-    """Student mixed-<k+1>: part i gets TREATMENTS[(i + k) % 3]; (notebook, parts it loses)."""
+def mixed(assignment_id: str, student: str):
+    """Student ``student`` of MIXED: (notebook, test cells it loses)."""
     submissions, v = Submissions(assignment_id), variants(assignment_id)
     first = {"alternative": v.ALTERNATIVES, "delegating": v.DELEGATING, "mutant": v.MUTANTS}
     nb, lost, replaced = submissions.solution(), set(), {}
     for i, part in enumerate(ASSIGNMENTS[assignment_id].parts):
-        treatment = TREATMENTS[(i + k) % len(TREATMENTS)]
+        treatment = MIXED[student][i % 2]
         chosen = next(iter(first[treatment].get(part.id, {}).values()), None)
         if chosen is None:
             continue  # no variant of this kind: the solution's cell stays
@@ -70,7 +79,7 @@ def students(assignment_id: str) -> dict[str, tuple]:
     return {
         "solution": (submissions.solution(), set()),
         "untouched": (submissions.release(), everything),
-        **{f"mixed-{k + 1}": mixed(assignment_id, k) for k in range(len(TREATMENTS))},
+        **{student: mixed(assignment_id, student) for student in MIXED},
         "forger": (forger, everything),
     }
 
@@ -101,7 +110,7 @@ def grade_and_compare(tmp_path, assignment_id: str, students: dict, jobs: int = 
 
 
 def grade_class_of(tmp_path, assignment_id: str, jobs: int = 2) -> dict:
-    """Grade the six students of ``students``; every test cell scores full points unless lost."""
+    """Grade the five students of ``students``; every test cell scores full points unless lost."""
     full = full_marks(assignment_id)
     expected = {
         name: (nb, {cell: (0 if cell in lost else points) for cell, points in full.items()})

@@ -84,10 +84,32 @@ def test_grading_bench_builds_its_class_and_prints_throughput():
     from lmcore.course import bench_grading
 
     members = bench_grading.synthetic_class("A1", copies=2)
-    assert len(members) == 8 and "mixed-3-copy2" in members
+    assert len(members) == 8 and {"solution-copy2", "mixed-2-copy2"} <= set(members)
     assert sum(members["solution"][1].values()) == 50 and sum(members["untouched"][1].values()) == 0
     assert 0 < sum(members["mixed-1"][1].values()) < 50
     result = {"jobs": [1, 2], "assignments": {"A1": {"students": 8, "seconds": {"1": 80.0, "2": 48.0}}}}
     table = bench_grading.format_table(result)
     assert "10.0" in table and "6.0" in table
     assert "jobs=2: 8 submissions in 48 s, 600 submissions per hour" in table
+
+
+def test_cells_bench_finds_every_visible_test_cell_and_reads_nbclient_timing():
+    """`python -m lmcore.course.bench --cells` (run in the benchmark, not here)."""
+    import nbformat
+
+    from lmcore.course import bench_cells
+    from lmcore.grading.registry import ASSIGNMENTS
+
+    for a in ASSIGNMENTS:
+        nb = nbformat.read(bench_cells.REPO / "solutions" / a / f"{a}.ipynb", as_version=4)
+        ids = {cell.metadata.get("nbgrader", {}).get("grade_id") for cell in nb.cells}
+        assert set(bench_cells.visible_cells(a)) <= ids and bench_cells.visible_cells(a)
+    stamps = {
+        "iopub.execute_input": "2026-12-07T10:00:00.250Z",
+        "shell.execute_reply": "2026-12-07T10:00:07.000Z",
+    }
+    assert bench_cells.cell_seconds({"metadata": {"execution": stamps}}) == 6.75
+    assert bench_cells.cell_seconds({"metadata": {}}) is None
+    table = bench_cells.format_table({"A1": {"test_counts": 0.5}, "A6": {"test_generate": 6.75}})
+    assert table.splitlines()[2].startswith("A6") and "over the limit" in table
+    assert "slowest: A6 test_generate, 6.75 s on one core; 1 cell(s) over 5 s" in table

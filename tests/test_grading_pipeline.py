@@ -99,14 +99,18 @@ ONLY_MUL = {**ZERO, "test_mul": 1.0, "test_mul_hidden": 2.0}
 IN_KERNEL = '\nc.GradingExecute.unaudited = "kernel"\n'
 
 
-@pytest.fixture(scope="module")
-def toy_repo(tmp_path_factory):
-    repo = tmp_path_factory.mktemp("repo")
+def make_toy_repo(repo: Path) -> Path:
+    """A repository with the toy assignment released, its test cells run in the kernel."""
     (repo / "nbgrader_config.py").write_text((classroom.REPO / "nbgrader_config.py").read_text() + IN_KERNEL)
     (repo / "solutions" / "toy").mkdir(parents=True)
     nbformat.write(toy_source(), repo / "solutions" / "toy" / "toy.ipynb")
     classroom.release(["toy"], repo)
     return repo
+
+
+@pytest.fixture(scope="module")
+def toy_repo(tmp_path_factory):
+    return make_toy_repo(tmp_path_factory.mktemp("repo"))
 
 
 @pytest.fixture(scope="module")

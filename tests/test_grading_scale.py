@@ -12,19 +12,14 @@ import nbformat
 import pytest
 
 from lmcore.course import classroom
-from tests.test_grading_pipeline import FULL, IN_KERNEL, ZERO, toy_source
+from tests.test_grading_pipeline import FULL, ZERO, make_toy_repo
 
 pytestmark = pytest.mark.slow  # grades toy classes with nbgrader
 
 
 @pytest.fixture(scope="module")
 def toy_repo(tmp_path_factory):
-    repo = tmp_path_factory.mktemp("repo")
-    (repo / "nbgrader_config.py").write_text((classroom.REPO / "nbgrader_config.py").read_text() + IN_KERNEL)
-    (repo / "solutions" / "toy").mkdir(parents=True)
-    nbformat.write(toy_source(), repo / "solutions" / "toy" / "toy.ipynb")
-    classroom.release(["toy"], repo)
-    return repo
+    return make_toy_repo(tmp_path_factory.mktemp("repo"))
 
 
 def _class(toy_repo, directory: Path) -> Path:

@@ -3,6 +3,7 @@
     python -m lmcore.course.bench [--device cpu|cuda] [--new-tokens N] [--json PATH] [--quick] [--threads N]
                            [--tokenizers-only] [--bpe-bytes N] [--bpe-vocab V]
     python -m lmcore.course.bench --grading [--jobs 1 2] [--copies 2]   # lmcore.course.bench_grading
+    python -m lmcore.course.bench --cells [--assignments A1 ...]         # lmcore.course.bench_cells
 
 Three model measurements, all in one run on one set of random weights:
 
@@ -445,6 +446,10 @@ def main(argv: list[str] | None = None) -> dict:
         from lmcore.course import bench_grading
 
         return bench_grading.main(argv)
+    if "--cells" in argv:  # the visible test cells on one core (lmcore.course.bench_cells)
+        from lmcore.course import bench_cells
+
+        return bench_cells.main(argv)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--new-tokens", type=int, default=None, help="default 1024 (32 with --quick)")

@@ -2,11 +2,11 @@
 
     python -m lmcore.course.bench --grading [--jobs 1 2] [--copies 2] [--json PATH]
 
-For every assignment the class holds the six students of the round-trip test
-(tests/roundtrip.py: the solution, the untouched release, three students with an alternative,
-a delegating variant and a mutant in rotating parts, and a forger who rewrites the checks),
-plus ``copies - 1`` renamed copies of the three mixed ones: 8 students per assignment by
-default, 40 for five assignments. Each assignment is graded by ``classroom.grade_class`` in a
+For every assignment the class holds the five students of the round-trip test
+(tests/roundtrip.py: the solution, the untouched release, two students with a mutant, an
+alternative or a delegating variant in alternating parts, and a forger who rewrites the checks),
+plus ``copies - 1`` renamed copies of the solution and the two mixed ones: 8 students per
+assignment by default, 40 for five assignments. Each assignment is graded by ``classroom.grade_class`` in a
 fresh course directory, once per value of ``--jobs``, and every score is checked against what
 the student should get (a benchmark that grades wrongly is no benchmark). Printed: seconds per
 submission for each assignment and jobs value, and submissions per hour over the whole class.
@@ -24,6 +24,7 @@ from pathlib import Path
 from lmcore.course import classroom
 from lmcore.grading.registry import ASSIGNMENTS
 
+COPIED = ("solution", "mixed-1", "mixed-2")  # the students who run every check
 CELL_TIMEOUT = 60  # s per cell: no honest cell of the solutions takes a tenth of it
 
 
@@ -35,7 +36,7 @@ def synthetic_class(assignment_id: str, copies: int) -> dict:
     base = students(assignment_id)
     members = dict(base)
     for copy in range(2, copies + 1):
-        members.update({f"{name}-copy{copy}": base[name] for name in base if name.startswith("mixed")})
+        members.update({f"{name}-copy{copy}": base[name] for name in base if name in COPIED})
     return {
         name: (nb, {cell: (0 if cell in lost else points) for cell, points in full.items()})
         for name, (nb, lost) in members.items()
