@@ -90,3 +90,12 @@ def test_bad_shards_and_jobs_are_clear_errors(toy_repo, tmp_path):
         (course / "shards" / "toy" / name).mkdir(parents=True)
     with pytest.raises(classroom.ClassroomError, match="shards of different splits"):
         classroom.merge(course, "toy")
+
+
+def test_parallel_graders_share_the_cores_among_their_kernels(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    cores = len(classroom.os.sched_getaffinity(0))
+    assert classroom.thread_env(1)["OMP_NUM_THREADS"] == str(cores)
+    assert classroom.thread_env(cores * 2) == {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert classroom.thread_env(2) == {}  # the grader's own setting wins
