@@ -24,7 +24,7 @@ from pathlib import Path
 from lmcore.course import classroom
 from lmcore.grading.registry import ASSIGNMENTS
 
-COPIED = ("solution", "mixed-1", "mixed-2")  # the students who run every check
+COPIED = ("solution", "mixed-1", "mixed-2")  # the students scored part by part, not zeroed whole
 CELL_TIMEOUT = 60  # s per cell: no honest cell of the solutions takes a tenth of it
 
 

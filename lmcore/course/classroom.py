@@ -399,6 +399,7 @@ def grade_class(
         for student in students:
             gb.update_or_create_student(student)
     options = [*common, *([f"--Execute.timeout={cell_timeout}"] if cell_timeout else [])]
+    threads = thread_env(jobs)  # the same for every student of the class
     notes = {}
     with tempfile.TemporaryDirectory(prefix="lmcore-staged-") as private:
         private = Path(private)
@@ -406,7 +407,7 @@ def grade_class(
         def grade(student: str) -> list[str]:
             staged = stage(course_dir, assignment_id, student, private / "submitted")
             return staged + _autograde(
-                course_dir, assignment_id, student, private, options, submission_timeout, jobs
+                course_dir, assignment_id, student, private, options, submission_timeout, threads
             )
 
         with (
@@ -486,13 +487,13 @@ def thread_env(jobs: int) -> dict[str, str]:
     return {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
 
 
-def _autograde(course_dir, assignment_id, student, private: Path, options, timeout, jobs=1) -> list[str]:
+def _autograde(course_dir, assignment_id, student, private: Path, options, timeout, threads) -> list[str]:
     """One student's nbgrader autograde, sandboxed; notes for the table."""
     summary = private / f"{student}.json"
     proc = nbgrader(
         course_dir, "autograde", assignment_id, "--student", student, "--force",
         f"--CourseDirectory.submitted_directory={private / 'submitted'}", *options,
-        env={execute.SUMMARY_ENV: str(summary), **thread_env(jobs)}, timeout=timeout, isolated=True,
+        env={execute.SUMMARY_ENV: str(summary), **threads}, timeout=timeout, isolated=True,
     )  # fmt: skip
     autograded = course_dir / "autograded" / student / assignment_id
     if proc.returncode != 0 or not autograded.exists():
