@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 A ?= A5
 JOBS ?= $(shell nproc)
 
-.PHONY: course install book release demo autograde merge test solutions-outputs lint format clean
+.PHONY: course install browser book release demo autograde merge test solutions-outputs lint format clean
 
 course: book release demo  ## the main job: build the book, release assignments, grade a demo class
 
@@ -21,6 +21,15 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The offline browser tests (tests/test_book.py) drive Debian's chromium with chromium-driver.
+# As root with apt-get this installs them when missing; anywhere else those tests skip and say why.
+browser:  ## Chromium and its driver for the browser tests (Debian packages; needs root)
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+			|| echo "browser: could not install chromium; the browser tests will skip"; \
+	else echo "browser: no chromium/chromedriver and no root apt-get; the browser tests will skip"; fi
 
 book: $(STAMP)  ## the Jupyter Book, into _build/html (warnings are errors)
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
@@ -45,7 +54,7 @@ merge: $(STAMP)  ## join the shards of $(A) into grades.csv, autograded/ and fee
 # first, and keeps a notebook's cells together on one worker (they share a kernel).
 # One torch thread per worker: two workers of two threads each on two cores make every small op
 # of the checks wait for the other (a quick generate check took 24 s instead of 0.5 s).
-test: $(STAMP)  ## the whole suite: tests/ and nbval on the executed solution notebooks
+test: $(STAMP) browser  ## the whole suite: tests/ and nbval on the executed solution notebooks
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --durations=15 tests solutions \
 		--nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
 

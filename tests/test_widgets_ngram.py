@@ -68,12 +68,12 @@ def test_every_control_changes_the_numbers_and_matches_lmcore_ngram():
     assert len(seen_captions) == 5
 
 
-def test_only_the_slider_of_the_chosen_method_is_enabled():
+def test_only_the_slider_of_the_chosen_method_is_shown():
     explorer = SmoothingExplorer(CORPUS, n=2)
-    for method, enabled in [("add-k", "k"), ("interpolation", "lam"), ("backoff", "d"), ("MLE", None)]:
+    for method, shown in [("add-k", "k"), ("interpolation", "lam"), ("backoff", "d"), ("MLE", None)]:
         explorer.method.value = method
         for name in ("k", "lam", "d"):
-            assert getattr(explorer, name).disabled == (name != enabled), (method, name)
+            assert (getattr(explorer, name).layout.display != "none") == (name == shown), (method, name)
 
 
 def test_more_discount_moves_more_mass_to_unseen_words():

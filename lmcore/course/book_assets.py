@@ -234,10 +234,14 @@ def _root(app) -> Path:
     return Path(app.outdir).parent / "book_assets"  # _build/book_assets next to _build/html
 
 
+# The explorers' page code (lmcore/widgets/base.py): ours, not vendored, shipped with the package.
+EXPLORERS_STATIC = Path(__file__).resolve().parents[1] / "widgets" / "static"
+
+
 def _add_static_path(app, config) -> None:
     root = _root(app)
     root.mkdir(parents=True, exist_ok=True)  # filled on builder-inited; Sphinx wants it to exist now
-    config.html_static_path.append(str(root))
+    config.html_static_path.extend([str(root), str(EXPLORERS_STATIC)])
 
 
 def _fetch_for_html(app) -> None:
@@ -271,10 +275,20 @@ def _drop_duplicate_scripts(app, pagename, templatename, context, doctree) -> No
     context["script_files"] = unique
 
 
+def _default_mode(app, pagename, templatename, context, doctree) -> None:
+    # pydata-sphinx-theme reads its color mode from ``default_mode`` in the page context and,
+    # when nothing sets it, logs "Got invalid theme mode" as a console error on a reader's
+    # first visit. The book is drawn for a light background (figures, explorers).
+    context.setdefault("default_mode", "light")
+
+
 def setup(app):
     app.connect("config-inited", _add_static_path)
+    app.add_js_file("explorers.js")
+    app.add_css_file("explorers.css")
     app.connect("builder-inited", _fetch_for_html)
     app.connect("html-page-context", _drop_duplicate_scripts, priority=900)
+    app.connect("html-page-context", _default_mode)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
 
 

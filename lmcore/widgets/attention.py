@@ -37,11 +37,17 @@ from torch import Tensor
 from lmcore.attention import attention_weights, causal_mask
 from lmcore.positions import position_shift, sinusoidal_positions
 from lmcore.validation import integer
-from lmcore.widgets.base import WIDE, FigureExplorer, agg_figure
+from lmcore.widgets.base import WIDE, FigureExplorer, agg_figure, row
 
 PART_DIM = 16  # size of the word part and of the position part of a toy token vector
 MAX_TOKENS = 16  # the explorer shows at most this many tokens
 DEFAULT_TEXT = "the cat sat on the mat because the cat was tired"
+# the texts the static page offers besides the explorer's own (a page cannot tokenize new text)
+PRESET_TEXTS = (
+    DEFAULT_TEXT,
+    "a rose is a rose is a rose",
+    "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen",
+)
 
 # name, gain on queries and keys (sets how peaked the head is at sharpness 1), explanation
 HEADS = (
@@ -139,6 +145,7 @@ class AttentionExplorer(FigureExplorer):
     (``weights`` is None while the text box is empty).
     """
 
+    view = "attention"
     tokens: list[str]
     weights: Tensor | None
 
@@ -157,7 +164,7 @@ class AttentionExplorer(FigureExplorer):
         self.causal = widgets.Checkbox(value=causal, description="causal mask", style=WIDE)
         super().__init__(
             controls=[self.text, self.head, self.sharpness, self.causal],
-            rows=[self.text, widgets.HBox([self.head, self.sharpness, self.causal])],
+            rows=[self.text, row(self.head, self.sharpness, self.causal)],
         )
 
     def render(self) -> None:
@@ -170,10 +177,32 @@ class AttentionExplorer(FigureExplorer):
             return
         self.weights = toy_attention(self.tokens, self.head.value, self.sharpness.value, self.causal.value)
         mask = "causal mask" if self.causal.value else "no mask"
-        title = f"head {self.head.value}: {name}, sharpness {self.sharpness.value:.2g}, {mask}"
+        title = f"head {self.head.value}: {name}, sharpness {self.sharpness.value:.3g}, {mask}"
         truncated = len(self.text.value.split()) > MAX_TOKENS
         note = f" Only the first {MAX_TOKENS} tokens are shown." if truncated else ""
         self.show(
             attention_figure(self.weights, self.tokens, title, causal=self.causal.value),
             f"<b>{name}</b>: {explanation}.{note}",
         )
+
+    def static_presets(self) -> dict[str, list[str]]:
+        """The explorer's text first, then the other preset texts."""
+        text = self.text.value
+        return {"text": [text, *(t for t in PRESET_TEXTS if t != text)]}
+
+    def static_data(self) -> dict:
+        """For each preset text: its tokens and every head's queries and keys (gain included).
+
+        The page computes the weights from them as ``attention_weights`` does, with the
+        queries times the sharpness: softmax(s q k^T / sqrt(d)), masked when causal.
+        """
+        presets = []
+        for text in self.static_presets()["text"]:
+            tokens = tokenize(text)
+            heads = []
+            for h in range(len(HEADS)):
+                q, k = toy_queries_keys(tokens, h)
+                heads.append({"q": q.tolist(), "k": k.tolist()})
+            presets.append({"tokens": tokens, "heads": heads, "truncated": len(text.split()) > MAX_TOKENS})
+        heads = [{"name": name, "explanation": explanation} for name, _, explanation in HEADS]
+        return {"presets": presets, "heads": heads, "max_tokens": MAX_TOKENS}

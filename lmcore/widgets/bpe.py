@@ -15,7 +15,8 @@ the view shows
 - how many tokens the text takes against how many bytes it has.
 
 Everything shown is HTML held by ``ipywidgets.HTML`` and rebuilt in Python on every
-change, so the saved widget state shows it on a static page and tests can read it.
+change, so tests can read it; the static page switches between the HTML Python rendered
+for every step of each preset text.
 """
 
 import html
@@ -30,6 +31,8 @@ from lmcore.validation import integer, non_negative_int
 from lmcore.widgets.base import WIDE, Explorer
 
 DEFAULT_TEXT = "the car the cat the rat"
+# the texts the static page offers besides the stepper's own (a page cannot train BPE)
+PRESET_TEXTS = (DEFAULT_TEXT, "low lower lowest newer newest wider widest", "ababc ababc abab abc")
 TOP_PAIRS = 8  # pair counts shown per step
 MAX_WORDS = 120  # words of the text drawn as token boxes
 PALETTE = (
@@ -177,6 +180,7 @@ class BPEStepper(Explorer):
     far and ``stepper.pieces`` the text's words cut into their current tokens.
     """
 
+    view = "bpe"
     merges: list[Merge]
     pieces: list[Word]
 
@@ -206,7 +210,7 @@ class BPEStepper(Explorer):
                 widgets.VBox([widgets.HTML("<b>Merges so far</b>"), self.merges_view]),
                 widgets.VBox([widgets.HTML("<b>Pair counts now</b>"), self.pairs_view]),
             ],
-            layout=widgets.Layout(justify_content="space-around"),
+            layout=widgets.Layout(justify_content="space-around", flex_flow="row wrap"),
         )
         super().__init__(
             controls=[self.text, self.step],
@@ -253,3 +257,26 @@ class BPEStepper(Explorer):
             f"<b>{self.n_bytes} bytes</b> take <b>{self.n_tokens} tokens</b> "
             f"({self.n_bytes / self.n_tokens:.2f} bytes per token).{note}"
         )
+
+    def static_presets(self) -> dict[str, list[str]]:
+        """The stepper's text first, then the other preset texts."""
+        text = self.text.value
+        return {"text": [text, *(t for t in PRESET_TEXTS if t != text)]}
+
+    def static_data(self) -> dict:
+        """For each preset text, the four views as ``render()`` draws them after 0, 1, ... merges."""
+        slots = ("summary", "merges_view", "pairs_view", "tokens_view")
+        text, step = self.text.value, self.step.value
+        presets = []
+        try:
+            for preset in self.static_presets()["text"]:
+                self.text.value = preset
+                states = []
+                for k in range(len(self.trace.merges) + 1):
+                    self.step.value = k
+                    states.append({slot: getattr(self, slot).value for slot in slots})
+                presets.append({"states": states})
+        finally:
+            self.text.value = text
+            self.step.value = step
+        return {"presets": presets}

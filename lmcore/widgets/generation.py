@@ -23,9 +23,10 @@ from torch import Tensor
 from lmcore.kv_cache import kv_cache_bytes
 from lmcore.model import GPTConfig
 from lmcore.sampling import apply_temperature, top_k_filter, top_p_filter
-from lmcore.widgets.base import WIDE, Explorer, FigureExplorer, agg_figure
+from lmcore.widgets.base import WIDE, Explorer, FigureExplorer, agg_figure, grid_size, grid_value, row
 
 # A toy next-token distribution after "the cat sat on the": words and their logits.
+TOY_PROMPT = "the cat sat on the"
 TOY_VOCAB = ("mat", "floor", "sofa", "bed", "chair", "roof", "table", "rug", "box", "moon", "idea", "of")
 TOY_LOGITS = (3.1, 2.4, 2.0, 1.8, 1.5, 1.0, 0.9, 0.7, 0.2, -0.8, -1.5, -2.5)
 
@@ -58,7 +59,7 @@ def entropy_bits(probs: Tensor) -> float:
     """Entropy in bits of one distribution (zeros contribute nothing)."""
     p = probs.flatten().double()
     p = p[p > 0]
-    return float(-(p * p.log2()).sum())
+    return float(-(p * p.log2()).sum()) + 0.0  # + 0.0: a one-hot gives -0.0, printed "-0.00"
 
 
 def distribution_figure(words, before, after, title: str = "") -> Figure:
@@ -92,6 +93,7 @@ class SamplingExplorer(FigureExplorer):
     Set k to the vocabulary size or p to 1 to switch that filter off.
     """
 
+    view = "sampling"
     before: Tensor
     after: Tensor
 
@@ -108,7 +110,7 @@ class SamplingExplorer(FigureExplorer):
         )
         super().__init__(
             controls=[self.temperature, self.top_k, self.top_p],
-            rows=[widgets.HBox([self.temperature, self.top_k, self.top_p])],
+            rows=[row(self.temperature, self.top_k, self.top_p)],
         )
 
     def settings(self) -> dict:
@@ -126,9 +128,10 @@ class SamplingExplorer(FigureExplorer):
         s = self.settings()
         self.before = torch.softmax(logits, dim=-1)[0]
         self.after = transformed_probs(logits, **s)[0]
+        top_p = "off" if s["top_p"] is None else f"{s['top_p']:.2g}"
         title = (
-            f'next token after "the cat sat on the": temperature {s["temperature"]:.2g}, '
-            f"top-k {s['top_k'] or 'off'}, top-p {s['top_p'] or 'off'}"
+            f'next token after "{TOY_PROMPT}": temperature {s["temperature"]:.3g}, '
+            f"top-k {s['top_k'] or 'off'}, top-p {top_p}"
         )
         kept = int((self.after > 0).sum())
         top = TOY_VOCAB[int(self.after.argmax())]
@@ -138,6 +141,34 @@ class SamplingExplorer(FigureExplorer):
             f"({self.after.max():.0%}); entropy {entropy_bits(self.before):.2f} bits before, "
             f"{entropy_bits(self.after):.2f} bits after.",
         )
+
+    def static_data(self) -> dict:
+        """The logits, and which tokens survive the filters at every grid point of the sliders.
+
+        ``kept[(t * n_k + k) * n_p + p]`` is a bit mask (bit i: token i can be sampled) for
+        slider positions t, k, p, computed by ``transformed_probs``; the page recomputes the
+        probabilities themselves (a softmax over the kept logits at that temperature).
+        """
+        sliders = (self.temperature, self.top_k, self.top_p)
+        shape = [grid_size(s) for s in sliders]
+        v, logits, kept = len(TOY_VOCAB), toy_logits(), []
+        for t in range(shape[0]):
+            scaled = apply_temperature(logits, grid_value(self.temperature, t))
+            for k in range(shape[1]):
+                top_k = int(grid_value(self.top_k, k))
+                by_k = scaled if top_k >= v else top_k_filter(scaled, top_k)
+                for p in range(shape[2]):
+                    top_p = grid_value(self.top_p, p)
+                    alive = by_k if top_p >= 1.0 else top_p_filter(by_k, top_p)
+                    bits = torch.isfinite(alive[0]).tolist()
+                    kept.append(sum(1 << i for i, b in enumerate(bits) if b))
+        return {
+            "prompt": TOY_PROMPT,
+            "vocab": list(TOY_VOCAB),
+            "logits": list(TOY_LOGITS),
+            "shape": shape,
+            "kept": kept,
+        }
 
 
 def human_bytes(n: int) -> str:
@@ -156,6 +187,7 @@ class KVCacheCalculator(Explorer):
     ``calculator.nbytes`` holds the current answer, ``calculator.result`` shows it.
     """
 
+    view = "kv_cache"
     nbytes: int
 
     def __init__(self, size: str = "gpt2", batch_size: int = 1, seq_len: int = 1024, dtype: str = "float32"):
@@ -171,8 +203,8 @@ class KVCacheCalculator(Explorer):
         super().__init__(
             controls=[self.size, self.batch, self.seq_len, self.dtype],
             rows=[
-                widgets.HBox([self.size, self.dtype]),
-                widgets.HBox([self.batch, self.seq_len]),
+                row(self.size, self.dtype),
+                row(self.batch, self.seq_len),
                 self.result,
             ],
         )
@@ -189,3 +221,29 @@ class KVCacheCalculator(Explorer):
             f"<b>{self.nbytes:,} bytes ({human_bytes(self.nbytes)})</b>; "
             f"{human_bytes(per_token)} per token of one sequence."
         )
+
+    def static_data(self) -> dict:
+        """Per GPT-2 size: its shape and ``kv_cache_bytes`` for one token of one sequence per dtype.
+
+        The cache grows linearly in batch and positions, so the page multiplies these by the
+        batch and the sequence length it is given (``kv_cache_bytes(c, b, n, e) ==
+        b * n * kv_cache_bytes(c, 1, 1, e)``).
+        """
+        sizes = []
+        for name in GPT2_SIZES:
+            c = GPTConfig.gpt2(name)
+            per_token = [kv_cache_bytes(c, 1, 1, e) for e in DTYPE_BYTES.values()]
+            sizes.append(
+                {
+                    "name": name,
+                    "n_layer": c.n_layer,
+                    "n_head": c.n_head,
+                    "head_dim": c.head_dim,
+                    "per_token": per_token,
+                }
+            )
+        return {
+            "sizes": sizes,
+            "dtypes": [{"name": name, "bytes": e} for name, e in DTYPE_BYTES.items()],
+            "batch": {"min": self.batch.min, "max": self.batch.max},
+        }

@@ -3,7 +3,7 @@
 ``SmoothingExplorer`` fits the models of ``lmcore.ngram`` on the reader's training
 sentences and shows, for a chosen context, the most likely next words under MLE,
 add-k, Jelinek-Mercer interpolation, absolute-discount backoff or Kneser-Ney. Bars of
-words that never followed the context in training are drawn in a second colour, and
+words that never followed the context in training are drawn in a second color, and
 a caption gives the mass shown and the total mass on those unseen words: the
 probability each method takes from the seen words to give to the rest.
 
@@ -20,11 +20,12 @@ from matplotlib.figure import Figure
 
 from lmcore.ngram import BOS, MLE, UNK, AddK, Backoff, Interpolated, KneserNey, NGramLM
 from lmcore.validation import one_of, positive_int
-from lmcore.widgets.base import WIDE, FigureExplorer, agg_figure
+from lmcore.widgets.base import WIDE, FigureExplorer, agg_figure, grid_size, grid_value, row, show_if
 
 METHODS = ("MLE", "add-k", "interpolation", "backoff", "Kneser-Ney")
 # the slider each method reads (None: no parameter)
 METHOD_PARAMETER = {"MLE": None, "add-k": "k", "interpolation": "lambda", "backoff": "d", "Kneser-Ney": "d"}
+SLIDERS = {"k": "k", "lambda": "lam", "d": "d"}  # parameter -> the explorer's attribute holding its slider
 
 
 def build_model(method: str, n: int, k: float = 1.0, lam: float = 0.7, d: float = 0.75) -> NGramLM:
@@ -90,6 +91,61 @@ def next_word_figure(words, probs, unseen, title: str = "") -> Figure:
     return fig
 
 
+def smoothing_view(model: NGramLM, method: str, context: tuple[str, ...], top: int, setting: str) -> dict:
+    """What the explorer shows for a fitted model and a (mapped) context, as plain values.
+
+    Returns ``dist`` (None where MLE is undefined), ``shown`` (the top (word, p) pairs),
+    ``unseen`` (one flag per shown word: never seen after the context), ``shown_mass``,
+    ``unseen_mass``, the chart's ``title`` and the ``caption`` HTML. ``setting`` is the
+    parameter as the title prints it ("k = 0.1"; "" for MLE).
+    """
+    total = context_total(model, context)
+    if method == "MLE" and total == 0:
+        caption = (
+            "<b>MLE is undefined here</b>: the context never occurred in training, so c(h) = 0 "
+            "and c(h w) / c(h) is 0/0. Pick a smoothed method."
+        )
+        nan = float("nan")
+        return {
+            "dist": None,
+            "shown": [],
+            "unseen": [],
+            "shown_mass": nan,
+            "unseen_mass": nan,
+            "title": "",
+            "caption": caption,
+        }
+    dist = model.distribution(context)
+    shown = sorted(dist.items(), key=lambda item: (-item[1], item[0]))[:top]
+    table = model.counts[model.n]
+    unseen_words = [w for w in model.vocab if table[context + (w,)] == 0]
+    shown_mass = sum(p for _, p in shown)
+    unseen_mass = sum(dist[w] for w in unseen_words)
+    title = f'{method}{", " + setting if setting else ""}: next word after "{" ".join(context)}"'
+    caption = (
+        f"The {len(shown)} words shown hold <b>{shown_mass:.1%}</b> of the probability; "
+        f"the {len(unseen_words)} of {len(model.vocab)} words never seen after this context "
+        f"(c(h w) = 0) get <b>{unseen_mass:.1%}</b> in total."
+    )
+    unseen = [table[context + (w,)] == 0 for w, _ in shown]
+    return {
+        "dist": dist,
+        "shown": shown,
+        "unseen": unseen,
+        "shown_mass": shown_mass,
+        "unseen_mass": unseen_mass,
+        "title": title,
+        "caption": caption,
+    }
+
+
+def parameter_setting(parameter: str | None, value: float) -> str:
+    """How the chart's title prints a method's parameter: 'k = 0.1', 'lambda = 0.70', 'd = 0.75'."""
+    if parameter is None:
+        return ""
+    return f"k = {value:.3g}" if parameter == "k" else f"{parameter} = {value:.2f}"
+
+
 class SmoothingExplorer(FigureExplorer):
     """Context and method dropdowns, sliders for k, lambda and d, the top next words as bars.
 
@@ -147,47 +203,74 @@ class SmoothingExplorer(FigureExplorer):
         self.d = widgets.FloatSlider(value=0.75, min=0.05, max=0.95, step=0.05, description="d", style=WIDE)
         super().__init__(
             controls=[self.context, self.method, self.k, self.lam, self.d],
-            rows=[self.context, self.method, widgets.HBox([self.k, self.lam, self.d])],
+            rows=[self.context, self.method, row(self.k, self.lam, self.d)],
         )
+
+    view = "smoothing"
 
     def render(self) -> None:
         """Refit the chosen method with the slider values and redraw the chart and caption."""
         method = self.method.value
         parameter = METHOD_PARAMETER[method]
-        for name, slider in (("k", self.k), ("lambda", self.lam), ("d", self.d)):
-            slider.disabled = name != parameter
+        for name, attribute in SLIDERS.items():
+            show_if(getattr(self, attribute), name == parameter)  # only the method's own slider
         self.model = build_model(method, self.n, self.k.value, self.lam.value, self.d.value).fit(
             self.sentences
         )
-        context = self.model.map_unknown(self.context.value)
-        total = context_total(self.model, context)
-        if method == "MLE" and total == 0:
-            self.dist, self.shown = None, []
-            self.shown_mass = self.unseen_mass = float("nan")
-            self.show(
-                None,
-                "<b>MLE is undefined here</b>: the context never occurred in training, so c(h) = 0 "
-                "and c(h w) / c(h) is 0/0. Pick a smoothed method.",
-            )
+        value = getattr(self, SLIDERS[parameter]).value if parameter else 0.0
+        state = smoothing_view(
+            self.model,
+            method,
+            self.model.map_unknown(self.context.value),
+            self.top,
+            parameter_setting(parameter, value),
+        )
+        self.dist, self.shown = state["dist"], state["shown"]
+        self.shown_mass, self.unseen_mass = state["shown_mass"], state["unseen_mass"]
+        if self.dist is None:
+            self.show(None, state["caption"])
             return
-        self.dist = self.model.distribution(context)
-        ranked = sorted(self.dist.items(), key=lambda item: (-item[1], item[0]))
-        self.shown = ranked[: self.top]
-        table = self.model.counts[self.n]
-        unseen = [w for w in self.model.vocab if table[context + (w,)] == 0]
-        self.shown_mass = sum(p for _, p in self.shown)
-        self.unseen_mass = sum(self.dist[w] for w in unseen)
-        values = {"k": f"k = {self.k.value:.3g}", "lambda": f"lambda = {self.lam.value:.2f}"}
-        values["d"] = f"d = {self.d.value:.2f}"
-        setting = f", {values[parameter]}" if parameter else ""
-        title = f'{method}{setting}: next word after "{" ".join(context)}"'
         words = [w for w, _ in self.shown]
-        figure = next_word_figure(
-            words, [p for _, p in self.shown], [table[context + (w,)] == 0 for w in words], title
-        )
-        self.show(
-            figure,
-            f"The {len(self.shown)} words shown hold <b>{self.shown_mass:.1%}</b> of the probability; "
-            f"the {len(unseen)} of {len(self.model.vocab)} words never seen after this context "
-            f"(c(h w) = 0) get <b>{self.unseen_mass:.1%}</b> in total.",
-        )
+        figure = next_word_figure(words, [p for _, p in self.shown], state["unseen"], state["title"])
+        self.show(figure, state["caption"])
+
+    def static_data(self) -> dict:
+        """Every state the page can reach: per method, per position of its slider, per context.
+
+        A state is the chart's title and bars ((word, p, unseen) for the top words) and the
+        caption, as ``smoothing_view`` computes them; a method is fitted once per slider
+        position and asked about every context.
+        """
+        contexts = [value for _, value in self.context.options]
+        states: dict[str, list] = {}
+        for method in METHODS:
+            parameter = METHOD_PARAMETER[method]
+            slider = getattr(self, SLIDERS[parameter]) if parameter else None
+            per_position = []
+            for i in range(grid_size(slider) if slider else 1):
+                value = grid_value(slider, i) if slider else 0.0
+                kwargs = {"k": self.k.value, "lam": self.lam.value, "d": self.d.value}
+                if parameter:
+                    kwargs[SLIDERS[parameter]] = value
+                model = build_model(method, self.n, **kwargs).fit(self.sentences)
+                per_context = []
+                for context in contexts:
+                    state = smoothing_view(
+                        model,
+                        method,
+                        model.map_unknown(context),
+                        self.top,
+                        parameter_setting(parameter, value),
+                    )
+                    bars = [[w, p, u] for (w, p), u in zip(state["shown"], state["unseen"], strict=True)]
+                    per_context.append(
+                        {
+                            "title": state["title"],
+                            "caption": state["caption"],
+                            "bars": bars if state["dist"] else None,
+                        }
+                    )
+                per_position.append(per_context)
+            states[method] = per_position
+        parameters = {m: SLIDERS[p] if p else None for m, p in METHOD_PARAMETER.items()}
+        return {"methods": list(METHODS), "parameter": parameters, "states": states}
