@@ -429,3 +429,85 @@ def test_book_browser_check_rejects_a_view_that_computes_wrongly(html, browser):
     set_like_page(calculator, page)
     assert f"{calculator.nbytes:,} bytes" not in seen(page.slot("result"))
     assert seen(page.slot("result")) != text_of(calculator.result.value)
+
+
+# -- numbering, captions, citations, downloads ------------------------------------------------------
+
+CHAPTERS = {1: "ch01_language_models", 2: "ch02_ngrams", 3: "ch03_tokenization", 7: "ch07_attention"}
+CHAPTERS |= {8: "ch08_gpt", 9: "ch09_generation", 10: "ch10_pretraining"}
+
+
+def soup(html: Path, page: str):
+    from bs4 import BeautifulSoup
+
+    return BeautifulSoup((html / f"{page}.html").read_text(), "html.parser")
+
+
+@pytest.mark.parametrize("chapter", sorted(CHAPTERS))
+def test_book_figures_and_equations_are_numbered_within_their_chapter(html, chapter):
+    import re
+
+    page = soup(html, f"book/{CHAPTERS[chapter]}")
+    numbers = [s.get_text() for s in page.select("figcaption .caption-number, span.eqno, .caption-number")]
+    for number in numbers:
+        assert re.search(rf"\b{chapter}\.\d+\b", number), f"{number!r} is not numbered in chapter {chapter}"
+
+
+@pytest.mark.parametrize("chapter", sorted(CHAPTERS))
+def test_book_every_figure_of_a_chapter_has_a_caption(html, chapter):
+    page = soup(html, f"book/{CHAPTERS[chapter]}")
+    for image in page.select(".cell_output img"):
+        if image.find_parent(class_="lm-explorer"):
+            continue  # an explorer's first picture (explorers.js redraws it at once)
+        figure = image.find_parent("figure")
+        assert figure is not None and figure.find("figcaption"), (
+            f"an image without a caption: {image.get('src')[:60]}"
+        )
+
+
+def test_book_bibliography_labels_are_the_texts_author_year_citations(html):
+    import re
+
+    page = soup(html, "book/references")
+    labels = [label.get_text() for label in page.select(".citation .label, dt.label")]
+    assert labels and "[Ba et al., 2016]" in labels, labels[:5]
+    assert not [label for label in labels if re.fullmatch(r"\[[A-Z][A-Za-z+]*\d{2}[a-z]?\]", label)]
+    assert "[Ba et al., 2016]" in soup(html, "book/ch07_attention").get_text()  # the text cites it so
+
+
+@pytest.mark.parametrize("chapter", sorted(CHAPTERS))
+def test_book_chapter_offers_its_executed_notebook(html, chapter):
+    import nbformat
+
+    name = CHAPTERS[chapter]
+    page = soup(html, f"book/{name}")
+    links = {a["href"] for a in page.select("a[href$='.ipynb']")}
+    assert f"../_sources/book/{name}.ipynb" in links
+    assert "make install" in page.select_one(".lm-run-this").get_text()
+    notebook = nbformat.read(html / "_sources" / "book" / f"{name}.ipynb", as_version=4)
+    assert any(cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code")
+
+
+def test_book_search_summaries_show_no_tex_delimiters(html, browser):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.browser import page_url
+
+    browser.get(page_url(html, "search") + "?q=perplexity")
+    WebDriverWait(browser, 30).until(
+        lambda b: b.execute_script("return document.querySelectorAll('#search-results li').length") > 0
+    )
+    WebDriverWait(browser, 30).until(
+        lambda b: (
+            "Search finished" in b.execute_script("return document.body.innerText")
+            or b.execute_script(
+                "return document.querySelectorAll('#search-results p.search-summary, #search-results .context').length"
+            )
+            > 0
+        )
+    )
+    summaries = browser.execute_script(
+        "return [...document.querySelectorAll('#search-results li')].map(li => li.innerText);"
+    )
+    assert summaries
+    assert not [s for s in summaries if "\\(" in s or "\\)" in s or "\\[" in s]

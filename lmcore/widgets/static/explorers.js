@@ -293,11 +293,11 @@
     if (root.dataset.wired) return;
     root.dataset.wired = "1";
     var payload = JSON.parse(root.querySelector("script.lm-data").textContent);
-    var view = views[root.dataset.view];
-    if (!view) throw new Error("explorers.js has no view named " + root.dataset.view);
+    if (!views[root.dataset.view]) throw new Error("explorers.js has no view named " + root.dataset.view);
     var specs = payload.controls;
 
     function update() {
+      var view = views[root.dataset.view]; // looked up each time: a test may swap in a wrong one
       var state = read(root, specs);
       var out = view(payload.data, state.values, state.positions);
       if (out.limits) {
