@@ -497,14 +497,9 @@ def test_book_search_summaries_show_no_tex_delimiters(html, browser):
     WebDriverWait(browser, 30).until(
         lambda b: b.execute_script("return document.querySelectorAll('#search-results li').length") > 0
     )
+    summary = "#search-results p.search-summary, #search-results .context"
     WebDriverWait(browser, 30).until(
-        lambda b: (
-            "Search finished" in b.execute_script("return document.body.innerText")
-            or b.execute_script(
-                "return document.querySelectorAll('#search-results p.search-summary, #search-results .context').length"
-            )
-            > 0
-        )
+        lambda b: b.execute_script(f"return document.querySelectorAll('{summary}').length") > 0
     )
     summaries = browser.execute_script(
         "return [...document.querySelectorAll('#search-results li')].map(li => li.innerText);"
