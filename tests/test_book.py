@@ -15,6 +15,19 @@ from tests.shared import once_per_session
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow  # builds the book (once per test session)
 
+TOC_PAGES = (
+    "book/intro",
+    "book/how-to-use",
+    "book/ch01_language_models",
+    "book/ch02_ngrams",
+    "book/ch03_tokenization",
+    "book/ch07_attention",
+    "book/ch08_gpt",
+    "book/ch09_generation",
+    "book/ch10_pretraining",
+    "book/references",
+)
+
 
 @pytest.fixture(scope="module")
 def html(tmp_path_factory) -> Path:
@@ -45,18 +58,7 @@ def html(tmp_path_factory) -> Path:
 
 
 def test_every_page_of_the_toc_is_built(html):
-    for page in (
-        "book/intro",
-        "book/how-to-use",
-        "book/ch01_language_models",
-        "book/ch02_ngrams",
-        "book/ch03_tokenization",
-        "book/ch07_attention",
-        "book/ch08_gpt",
-        "book/ch09_generation",
-        "book/ch10_pretraining",
-        "book/references",
-    ):
+    for page in TOC_PAGES:
         assert (html / f"{page}.html").exists(), page
 
 
@@ -103,19 +105,6 @@ def test_front_page_shows_the_whole_syllabus(html):
 # as a reader moves it (arrow keys on a slider, a choice in a list, typing a number), and what
 # the page then shows is compared with what the Python explorer, built as the chapter builds it
 # and set to the same positions, computes.
-
-TOC_PAGES = (
-    "book/intro",
-    "book/how-to-use",
-    "book/ch01_language_models",
-    "book/ch02_ngrams",
-    "book/ch03_tokenization",
-    "book/ch07_attention",
-    "book/ch08_gpt",
-    "book/ch09_generation",
-    "book/ch10_pretraining",
-    "book/references",
-)
 
 
 @pytest.fixture(scope="module")
