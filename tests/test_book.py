@@ -209,9 +209,10 @@ def set_like_page(explorer, page: Page) -> None:
     """Move the Python explorer's controls to where the page's controls are now."""
     from lmcore.widgets.base import grid_value
 
+    names, positions = explorer._names(), page.positions()
     for control in explorer.controls:
-        name = explorer._names()[id(control)]
-        spec, value = page.specs[name], page.positions()[name]
+        name = names[id(control)]
+        spec, value = page.specs[name], positions[name]
         if spec["kind"] == "range":
             control.value = grid_value(control, int(value))
         elif spec.get("preset"):

@@ -26,7 +26,6 @@ from pathlib import Path
 
 CHAPTER_TITLE = re.compile(r"^(\d+)\.\s")  # "9. Generation and the KV cache" -> 9
 STATIC = Path(__file__).resolve().parent / "static"
-INSTALL = "git clone <this course's repository> && cd <it> && make install"
 
 
 def chapter_number(title: str) -> int | None:
@@ -66,7 +65,7 @@ def executed_notebook(app, docname: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def notebook_box(href: str) -> str:
+def notebook_box(href: str, how_to: str) -> str:
     """The note at the top of a chapter: the notebook to download and what it needs."""
     return (
         '<div class="admonition lm-run-this"><p class="admonition-title">Run this chapter</p>'
@@ -75,7 +74,7 @@ def notebook_box(href: str) -> str:
         "repository, <code>make install</code> creates <code>.venv</code> with it and every pinned "
         "package (or <code>pip install -e .</code> in an environment of your own); then open the "
         "notebook in Jupyter with that environment's kernel. See "
-        '<a href="{how_to}">How to use this book</a>.</p></div>'
+        f'<a href="{how_to}">How to use this book</a>.</p></div>'
     )
 
 
@@ -90,7 +89,7 @@ def _offer_notebook(app, pagename, templatename, context, doctree) -> None:
     shutil.copyfile(notebook, target)
     context["ipynb_source"] = f"{pagename}.ipynb"  # sphinx-book-theme's download menu shows it
     href = f"{context['pathto']('_sources', 1)}/{pagename}.ipynb"
-    box = notebook_box(href).replace("{how_to}", context["pathto"]("book/how-to-use"))
+    box = notebook_box(href, context["pathto"]("book/how-to-use"))
     body = context.get("body", "")
     end = body.find("</h1>")
     if end >= 0:  # under the chapter's title

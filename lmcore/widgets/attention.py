@@ -146,6 +146,7 @@ class AttentionExplorer(FigureExplorer):
     """
 
     view = "attention"
+    preset_texts = {"text": PRESET_TEXTS}
     tokens: list[str]
     weights: Tensor | None
 
@@ -184,11 +185,6 @@ class AttentionExplorer(FigureExplorer):
             attention_figure(self.weights, self.tokens, title, causal=self.causal.value),
             f"<b>{name}</b>: {explanation}.{note}",
         )
-
-    def static_presets(self) -> dict[str, list[str]]:
-        """The explorer's text first, then the other preset texts."""
-        text = self.text.value
-        return {"text": [text, *(t for t in PRESET_TEXTS if t != text)]}
 
     def static_data(self) -> dict:
         """For each preset text: its tokens and every head's queries and keys (gain included).

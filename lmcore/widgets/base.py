@@ -41,7 +41,7 @@ where the computation is heavy, a few multiplications where it is not). For the 
 A slider's value on the page is always a point of its grid (min + i * step, or base to that
 power), so :func:`on_grid` snaps the value an explorer starts from to the same grid: the
 first picture and the page's first picture agree. A text box cannot be recomputed without
-Python; on the page it becomes a choice between the texts ``static_presets()`` names.
+Python; on the page it becomes a choice between its current text and the ``preset_texts``.
 
 Figures are drawn on matplotlib's Agg canvas, so nothing needs a display: tests move the
 controls and read back the numbers and the picture.
@@ -128,6 +128,8 @@ class Explorer:
     """
 
     view: str | None = None
+    # per text control (by attribute name): the texts the page offers besides the current one
+    preset_texts: dict[str, Sequence[str]] = {}
 
     def __init__(self, controls: Sequence[widgets.Widget], rows: Sequence[widgets.Widget]):
         self.controls = list(controls)
@@ -151,7 +153,11 @@ class Explorer:
 
     def static_presets(self) -> dict[str, list[str]]:
         """For each text control (by attribute name): the texts the page offers, current first."""
-        return {}
+        presets = {}
+        for name, texts in self.preset_texts.items():
+            current = getattr(self, name).value
+            presets[name] = [current, *(t for t in texts if t != current)]
+        return presets
 
     def _repr_mimebundle_(self, **kwargs):
         # a notebook displaying the explorer displays its box; the book's page shows the copy

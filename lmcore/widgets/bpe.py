@@ -181,6 +181,7 @@ class BPEStepper(Explorer):
     """
 
     view = "bpe"
+    preset_texts = {"text": PRESET_TEXTS}
     merges: list[Merge]
     pieces: list[Word]
 
@@ -257,11 +258,6 @@ class BPEStepper(Explorer):
             f"<b>{self.n_bytes} bytes</b> take <b>{self.n_tokens} tokens</b> "
             f"({self.n_bytes / self.n_tokens:.2f} bytes per token).{note}"
         )
-
-    def static_presets(self) -> dict[str, list[str]]:
-        """The stepper's text first, then the other preset texts."""
-        text = self.text.value
-        return {"text": [text, *(t for t in PRESET_TEXTS if t != text)]}
 
     def static_data(self) -> dict:
         """For each preset text, the four views as ``render()`` draws them after 0, 1, ... merges."""

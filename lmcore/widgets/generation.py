@@ -55,6 +55,15 @@ def transformed_probs(
     return torch.softmax(out, dim=-1)
 
 
+def sampler_settings(temperature: float, top_k: int, top_p: float) -> dict:
+    """The sampler arguments three slider values stand for: k = vocabulary size or p = 1 is "off" (None)."""
+    return {
+        "temperature": temperature,
+        "top_k": None if top_k >= len(TOY_VOCAB) else top_k,
+        "top_p": None if top_p >= 1.0 else top_p,
+    }
+
+
 def entropy_bits(probs: Tensor) -> float:
     """Entropy in bits of one distribution (zeros contribute nothing)."""
     p = probs.flatten().double()
@@ -115,12 +124,7 @@ class SamplingExplorer(FigureExplorer):
 
     def settings(self) -> dict:
         """The sampler arguments the sliders stand for (None where a filter is off)."""
-        k, p = self.top_k.value, self.top_p.value
-        return {
-            "temperature": self.temperature.value,
-            "top_k": None if k >= len(TOY_VOCAB) else k,
-            "top_p": None if p >= 1.0 else p,
-        }
+        return sampler_settings(self.temperature.value, self.top_k.value, self.top_p.value)
 
     def render(self) -> None:
         """Recompute both distributions from the sliders and redraw."""
@@ -146,22 +150,20 @@ class SamplingExplorer(FigureExplorer):
         """The logits, and which tokens survive the filters at every grid point of the sliders.
 
         ``kept[(t * n_k + k) * n_p + p]`` is a bit mask (bit i: token i can be sampled) for
-        slider positions t, k, p, computed by ``transformed_probs``; the page recomputes the
-        probabilities themselves (a softmax over the kept logits at that temperature).
+        slider positions t, k, p: the tokens ``transformed_probs`` gives a probability above 0,
+        as ``render()`` counts them. The page recomputes the probabilities themselves (a softmax
+        over the kept logits at that temperature).
         """
         sliders = (self.temperature, self.top_k, self.top_p)
         shape = [grid_size(s) for s in sliders]
-        v, logits, kept = len(TOY_VOCAB), toy_logits(), []
+        logits, kept = toy_logits(), []
         for t in range(shape[0]):
-            scaled = apply_temperature(logits, grid_value(self.temperature, t))
             for k in range(shape[1]):
-                top_k = int(grid_value(self.top_k, k))
-                by_k = scaled if top_k >= v else top_k_filter(scaled, top_k)
                 for p in range(shape[2]):
-                    top_p = grid_value(self.top_p, p)
-                    alive = by_k if top_p >= 1.0 else top_p_filter(by_k, top_p)
-                    bits = torch.isfinite(alive[0]).tolist()
-                    kept.append(sum(1 << i for i, b in enumerate(bits) if b))
+                    values = [grid_value(s, i) for s, i in zip(sliders, (t, k, p), strict=True)]
+                    settings = sampler_settings(values[0], int(values[1]), values[2])
+                    alive = (transformed_probs(logits, **settings)[0] > 0).tolist()
+                    kept.append(sum(1 << i for i, b in enumerate(alive) if b))
         return {
             "prompt": TOY_PROMPT,
             "vocab": list(TOY_VOCAB),

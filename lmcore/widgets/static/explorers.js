@@ -250,7 +250,8 @@
 
   views.smoothing = function (data, v, pos) {
     var method = data.methods[v.method], parameter = data.parameter[method];
-    var hide = ["k", "lam", "d"].filter(function (name) { return name !== parameter; });
+    var sliders = Object.keys(data.parameter).map(function (m) { return data.parameter[m]; });
+    var hide = sliders.filter(function (name) { return name && name !== parameter; });
     var states = data.states[method];
     var state = states[parameter ? pos[parameter] : 0][v.context]; // Python's numbers for this setting
     if (!state.bars) return { hide: hide, image: "", caption: state.caption };
